@@ -1,0 +1,133 @@
+"""A plan is frozen data: what would change, on which object, and why.
+
+The planner returns a :class:`Plan`; the applier carries out its writes; the
+``diff`` command, ``--dry-run`` logs, Events and drift metrics all render the
+same actions. Each action names its object by key, says why, and carries the
+before and after of what it changes, so any rendering needs nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from reconciler.models.projections import Condition, WorkloadSpec
+from reconciler.models.refs import Kind, ObjectKey
+
+
+class DriftReason(StrEnum):
+    """Why one endpoint (or one WorkloadEntry address) differs from the live pods."""
+
+    STALE = "stale"
+    """The pod is there, with a different address than the entry holds."""
+    MISSING = "missing"
+    """A wanted pod is absent from the entry (or, for a WorkloadEntry, has no ready address)."""
+    EXTRA = "extra"
+    """The entry holds an endpoint no wanted pod accounts for (gone, not ready, terminating)."""
+
+
+class Verdict(StrEnum):
+    """Why an object gets no write even though it is in scope or has drift."""
+
+    REFUSED = "refused"
+    """The request is not allowed or the result would be invalid (cross-namespace, too many)."""
+    HELD = "held"
+    """The mass-removal guard holds a change until it has lasted the grace period."""
+    NOT_RECONCILABLE = "not_reconcilable"
+    """Opted in, but of a shape the controller must not write (DNS resolution, workloadSelector)."""
+    CONFLICT = "conflict"
+    """Another owner's object stands where ours should (a foreign Service of the paired name)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChange:
+    """One pod's entry, before and after; ``pod`` is the identity (the pod name)."""
+
+    pod: str
+    reason: DriftReason
+    before: str | None
+    """Address the entry holds now (None when missing)."""
+    after: str | None
+    """Address it will hold (None when removed, or when nothing valid can be written)."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateServiceEntryEndpoints:
+    """Replace ``spec.endpoints`` of a managed STATIC ServiceEntry."""
+
+    key: ObjectKey
+    resource_version: str
+    before: tuple[WorkloadSpec, ...]
+    after: tuple[WorkloadSpec, ...]
+    changes: tuple[EndpointChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateWorkloadEntryAddress:
+    """Point a managed WorkloadEntry's ``spec.address`` at its pod's current IP."""
+
+    key: ObjectKey
+    resource_version: str
+    pod: str
+    before: str | None
+    after: str
+    changes: tuple[EndpointChange, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetWorkloadEntryHealth:
+    """Keep the ``Healthy`` condition of a WorkloadEntry that opted into Istio health checks."""
+
+    key: ObjectKey
+    resource_version: str
+    before: Condition | None
+    after: Condition
+
+
+@dataclass(frozen=True, slots=True)
+class NoWrite:
+    """An object in scope that gets no write, and why: refused, held, not reconcilable.
+
+    ``changes`` is the drift that stays (held changes, or a WorkloadEntry whose
+    pod has no ready address), so metrics and ``diff`` still see it.
+    """
+
+    key: ObjectKey
+    verdict: Verdict
+    message: str
+    changes: tuple[EndpointChange, ...] = ()
+    since: float | None = None
+    """For HELD: when the held condition was first seen (monotonic seconds)."""
+
+
+Action = UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth | NoWrite
+WriteAction = UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth
+
+
+def is_write(action: Action) -> bool:
+    return not isinstance(action, NoWrite)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every action for the objects planned, in a stable order (by key)."""
+
+    actions: tuple[Action, ...] = field(default=())
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.actions)
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)
+
+    @property
+    def writes(self) -> tuple[WriteAction, ...]:
+        return tuple(a for a in self.actions if not isinstance(a, NoWrite))
+
+    @property
+    def withheld(self) -> tuple[NoWrite, ...]:
+        return tuple(a for a in self.actions if isinstance(a, NoWrite))
+
+    def for_kind(self, kind: Kind) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.key.kind is kind)
