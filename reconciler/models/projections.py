@@ -196,3 +196,12 @@ class WorkloadEntry(msgspec.Struct, frozen=True, omit_defaults=True):
     metadata: ObjectMeta = ObjectMeta()
     spec: WorkloadSpec = WorkloadSpec()
     status: IstioStatus | None = None
+
+
+# -- Event -----------------------------------------------------------------------------------------
+
+
+class EventRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An Event the controller created; only its identity is ever read back."""
+
+    metadata: ObjectMeta = ObjectMeta()

@@ -15,6 +15,7 @@ dicts; callers receive copies and hand over ownership of what they store.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import uuid
 from collections import deque
@@ -192,6 +193,22 @@ class Store:
         An update that changes nothing keeps the resourceVersion and emits no
         event (fidelity README, surprise 7).
         """
+        return self._update(kind, obj, dry_run=dry_run, finalize=True)
+
+    def update_keeping(
+        self, kind: ResourceKind, obj: JsonObject, *, dry_run: bool = False
+    ) -> JsonObject:
+        """Like :meth:`update`, but never removes the object.
+
+        For objects in a graceful deletion that the registry keeps although no
+        finalizer is left: a pod within its grace period, a Terminating
+        namespace whose ``spec.finalizers`` are not done.
+        """
+        return self._update(kind, obj, dry_run=dry_run, finalize=False)
+
+    def _update(
+        self, kind: ResourceKind, obj: JsonObject, *, dry_run: bool, finalize: bool
+    ) -> JsonObject:
         meta = obj["metadata"]
         key = (meta.get("namespace", "") if kind.namespaced else "", meta["name"])
         bucket = self._objects.get(kind.key, {})
@@ -201,7 +218,7 @@ class Store:
         meta["resourceVersion"] = current["metadata"]["resourceVersion"]
         if obj == current or dry_run:
             return copy.deepcopy(obj)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if finalize and meta.get("deletionTimestamp") and not meta.get("finalizers"):
             # The registry removes an object being deleted once its last finalizer goes.
             return self.delete(kind, key[0], key[1])
         rv = self._next_rv()
@@ -253,7 +270,13 @@ class Store:
         """The oldest resourceVersion a watch of this kind may still resume from."""
         return self._history_of(kind).oldest_retained
 
-    def events_since(self, kind: ResourceKind, resource_version: int) -> list[WatchRecord]:
+    def history(self, kind: ResourceKind) -> builtins.list[WatchRecord]:
+        """Every retained change of one kind, oldest first (for LISTs at an older revision)."""
+        return builtins.list(self._history_of(kind).records)
+
+    def events_since(
+        self, kind: ResourceKind, resource_version: int
+    ) -> builtins.list[WatchRecord]:
         """Changes after ``resource_version``, or 410 Expired if they are no longer retained."""
         history = self._history_of(kind)
         if resource_version < history.oldest_retained:
