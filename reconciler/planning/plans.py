@@ -35,16 +35,23 @@ class Verdict(StrEnum):
     HELD = "held"
     """The mass-removal guard holds a change until it has lasted the grace period."""
     NOT_RECONCILABLE = "not_reconcilable"
-    """Opted in, but of a shape the controller must not write (DNS resolution, workloadSelector)."""
+    """Opted in, but not the controller's to write (DNS, workloadSelector, auto-registered)."""
     CONFLICT = "conflict"
     """Another owner's object stands where ours should (a foreign Service of the paired name)."""
+    NO_ADDRESS = "no_address"
+    """A WorkloadEntry's pod has no ready address: nothing valid to write, the drift stays."""
 
 
 @dataclass(frozen=True, slots=True)
 class EndpointChange:
-    """One pod's entry, before and after; ``pod`` is the identity (the pod name)."""
+    """One pod's entry, before and after; ``pod`` is the identity (the pod name).
 
-    pod: str
+    ``pod`` is None for an endpoint that no pod accounts for at all (no
+    ``statefulset.kubernetes.io/pod-name`` label, and an address no
+    EndpointSlice lists): it is removed, and ``before`` says which it was.
+    """
+
+    pod: str | None
     reason: DriftReason
     before: str | None
     """Address the entry holds now (None when missing)."""
@@ -64,8 +71,33 @@ class UpdateServiceEntryEndpoints:
 
 
 @dataclass(frozen=True, slots=True)
+class SetWorkloadEntryHealth:
+    """Keep the ``Healthy`` condition of a WorkloadEntry that opted into Istio health checks.
+
+    Written through the ``status`` subresource. ``conditions`` is the whole
+    list to write (a merge patch replaces lists): every other condition as it
+    was, ``Healthy`` replaced by ``after``. ``changes`` is the address drift
+    that made the pod unhealthy, if any.
+    """
+
+    key: ObjectKey
+    resource_version: str
+    before: Condition | None
+    after: Condition
+    conditions: tuple[Condition, ...]
+    changes: tuple[EndpointChange, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class UpdateWorkloadEntryAddress:
-    """Point a managed WorkloadEntry's ``spec.address`` at its pod's current IP."""
+    """Point a managed WorkloadEntry's ``spec.address`` at its pod's current IP.
+
+    ``health``, when set, is a second write that must follow this one: the pod
+    is ready at the new address, so a ``Healthy`` condition that is not True
+    becomes True. The spec is written first, so istiod never sees the new
+    address healthy before it is in place; the status write then needs the
+    resourceVersion the spec write returned, not ``health.resource_version``.
+    """
 
     key: ObjectKey
     resource_version: str
@@ -73,16 +105,7 @@ class UpdateWorkloadEntryAddress:
     before: str | None
     after: str
     changes: tuple[EndpointChange, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class SetWorkloadEntryHealth:
-    """Keep the ``Healthy`` condition of a WorkloadEntry that opted into Istio health checks."""
-
-    key: ObjectKey
-    resource_version: str
-    before: Condition | None
-    after: Condition
+    health: SetWorkloadEntryHealth | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ allowed is the planner's decision (SPEC section 2, "Cross-namespace").
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -28,6 +29,8 @@ MANAGED_NAMESPACE_VALUE: Final = "enabled"
 POD_NAME_LABEL: Final = "statefulset.kubernetes.io/pod-name"
 AUTO_REGISTRATION_ANNOTATION: Final = "istio.io/autoRegistrationGroup"
 HEALTH_CHECKS_ANNOTATION: Final = "proxy.istio.io/health-checks-enabled"
+
+_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -54,10 +57,14 @@ def is_ignored(annotations: Mapping[str, str]) -> bool:
 
 
 def parse_name_ref(value: str, *, own_namespace: str) -> NameRef | None:
-    """``web`` or ``other-ns/web``; None for anything else (empty, more slashes, spaces)."""
+    """``web`` or ``other-ns/web``; None for anything else (empty, more slashes, spaces).
+
+    Both parts must look like Kubernetes names (lowercase letters, digits, ``-``
+    and ``.``), so a typo is reported as malformed rather than looked up.
+    """
     text = value.strip()
     parts = text.split("/")
-    if not text or len(parts) > 2 or any(not part or part != part.strip() for part in parts):
+    if len(parts) > 2 or not all(_NAME.fullmatch(part) for part in parts):
         return None
     if len(parts) == 2:
         return NameRef(namespace=parts[0], name=parts[1], explicit_namespace=True)
@@ -81,11 +88,7 @@ def host_service_ref(host: str, *, namespace: str, cluster_domain: str) -> Servi
         return ServiceRef(namespace, labels[0])
     if len(labels) == 2:
         return ServiceRef(labels[1], labels[0])
-    if labels[2] != "svc":
-        return None
-    if len(labels) == 3:
-        return ServiceRef(labels[1], labels[0])
-    if labels[3:] == domain:
+    if labels[2] == "svc" and (len(labels) == 3 or labels[3:] == domain):
         return ServiceRef(labels[1], labels[0])
     if len(labels) > 4 and labels[3] == "svc" and labels[4:] == domain:
         return ServiceRef(labels[2], labels[1], pod=labels[0])

@@ -8,10 +8,11 @@ custom resources pruned with one ``Warning`` each or refused with
 generation bumps, immutable metadata), validation (core rules, Istio's CRD
 schema and CEL rules) and, when switched on, istiod's validating webhook.
 
-Field ownership is not recorded here: the server calls
-:func:`reconciler.simulator.patching.track_managed_fields` *before* :func:`admit`,
-as the real server does, so values set below by admission and the registry
-(cluster IPs, IP families, statuses) belong to nobody.
+Field ownership is not recorded here. The real server records it before
+admission, so values admission and the registry set (cluster IPs, IP families,
+a Pod's service account volume, statuses) belong to nobody: callers record it
+with :func:`reconciler.simulator.patching.track_managed_fields` before calling
+:func:`admit`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class IpAllocator:
     Services; ``ipv6_cidr=None`` is the recorded single-stack cluster.
     """
 
-    def __init__(self, cidr: str = "10.96.0.0/16", *, ipv6_cidr: str | None = "fd00:10:96::/112") -> None:
+    def __init__(
+        self, cidr: str = "10.96.0.0/16", *, ipv6_cidr: str | None = "fd00:10:96::/112"
+    ) -> None:
         self.cidr = cidr
         self._networks = {"IPv4": ipaddress.ip_network(cidr)}
         if ipv6_cidr is not None:
@@ -108,12 +111,13 @@ def admit(
 ) -> list[str]:
     """Default, prepare, prune and validate ``new`` in place.
 
-    Returns the ``Warning`` header values to send, one per unknown field
-    (``299 - "unknown field \\"spec.foo\\""``). Raises ``ApiError`` (400
-    for decode errors and strict field validation, 422 Invalid with causes, 400
-    from istiod's webhook when ``istio_webhook``) when the object must be
-    refused. ``old`` is the stored object on UPDATE. Cluster IPs taken for a
-    refused or ``dry_run`` write are given back.
+    Returns the warning texts (``unknown field "spec.foo"``), one ``Warning``
+    header each; the server writes them as ``299 - "<text>"``. Raises
+    ``ApiError`` when the object must be refused: 400 for decode errors and
+    strict field validation, 422 Invalid with causes, 400 from istiod's webhook
+    when ``istio_webhook`` (off by default, as in the recording). ``old`` is
+    the stored object on UPDATE. Cluster IPs taken for a refused or ``dry_run``
+    write are given back.
     """
     warnings = defaulting.decode(kind, new, field_validation=field_validation)
     if not kind.builtin:
@@ -190,7 +194,7 @@ def _prepare_update(
         return []
     if subresource == "finalize":
         finalizers = (new.get("spec") or {}).get("finalizers")
-        _replace_with(new, old, keep=())
+        _replace_with(new, old)
         new.setdefault("spec", {})["finalizers"] = finalizers
         return []
     if "status" in kind.subresources:
@@ -221,7 +225,10 @@ def _keep_system_metadata(new: JsonObject, old: JsonObject) -> None:
         metadata["uid"] = old_metadata["uid"]
     if old_metadata.get("deletionTimestamp"):
         metadata["deletionTimestamp"] = old_metadata["deletionTimestamp"]
-    if "deletionGracePeriodSeconds" in old_metadata and "deletionGracePeriodSeconds" not in metadata:
+    if (
+        "deletionGracePeriodSeconds" in old_metadata
+        and "deletionGracePeriodSeconds" not in metadata
+    ):
         metadata["deletionGracePeriodSeconds"] = old_metadata["deletionGracePeriodSeconds"]
 
 
@@ -232,13 +239,11 @@ def _copy_field(new: JsonObject, old: JsonObject, name: str) -> None:
         new.pop(name, None)
 
 
-def _replace_with(new: JsonObject, old: JsonObject, *, keep: tuple[str, ...]) -> None:
-    """Make ``new`` the stored object except ``keep`` and the managed fields just recorded."""
-    kept = {name: new[name] for name in keep if name in new}
+def _replace_with(new: JsonObject, old: JsonObject) -> None:
+    """Make ``new`` the stored object again, keeping the managed fields just recorded."""
     managed = (new.get("metadata") or {}).get("managedFields")
     new.clear()
     new.update(copy.deepcopy(old))
-    new.update(kept)
     if managed is not None:
         new.setdefault("metadata", {})["managedFields"] = managed
 
@@ -248,7 +253,7 @@ def _write_status_only(kind: ResourceKind, new: JsonObject, old: JsonObject) -> 
     if not kind.builtin:
         had_status = "status" in new
         status = new.get("status")
-        _replace_with(new, old, keep=())
+        _replace_with(new, old)
         if had_status:
             new["status"] = status
         else:
@@ -281,11 +286,11 @@ def _bump_generation(kind: ResourceKind, new: JsonObject, old: JsonObject) -> No
 
 def _validate(kind: ResourceKind, new: JsonObject, old: JsonObject | None) -> list[Cause]:
     """The refusals of the registry strategy, generic metadata checks first on update."""
-    if kind.kind == "Event":
-        return validation_core.validate_event(kind, new, old)
     causes: list[Cause] = []
     if old is not None:
         causes += validation_core.validate_object_meta_update(new, old)
+    if kind.kind == "Event":
+        return causes + validation_core.validate_event(kind, new, old)
     causes += _validate_kind(kind, new)
     if old is None:
         return causes

@@ -23,27 +23,146 @@ from __future__ import annotations
 
 import copy
 import random
-from collections.abc import Callable
+from calendar import monthrange
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from reconciler.simulator import validation_istio
-from reconciler.simulator.errors import Cause
+from reconciler.simulator.errors import ApiError, Cause
 from reconciler.simulator.resources import ResourceKind
-from reconciler.simulator.validation_core import (
-    GoLiteral,
-    GoTimeError,
-    decode_error,
-    format_micro_time,
-    format_time,
-    go_quote,
-    invalid_value,
-    parse_go_time,
-)
+from reconciler.simulator.validation_core import GoLiteral, go_quote, invalid_value
 
 if TYPE_CHECKING:
     from reconciler.simulator.admission import IpAllocator
 
 JsonObject = dict[str, Any]
+
+
+# --- Go time layouts -------------------------------------------------------------------------
+
+MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
+SECONDS_LAYOUT = "2006-01-02T15:04:05Z07:00"
+
+
+class GoTimeError(ValueError):
+    """A time string Go's ``time.Parse`` refuses, with Go's message."""
+
+
+class _Cursor:
+    def __init__(self, value: str, layout: str) -> None:
+        self.value = value
+        self.layout = layout
+        self.rest = value
+
+    def fail(self, element: str, rest: str | None = None) -> GoTimeError:
+        remaining = self.rest if rest is None else rest
+        return GoTimeError(
+            f"parsing time {go_quote(self.value)} as {go_quote(self.layout)}: "
+            f"cannot parse {go_quote(remaining)} as {go_quote(element)}"
+        )
+
+    def out_of_range(self, what: str) -> GoTimeError:
+        return GoTimeError(f"parsing time {go_quote(self.value)}: {what} out of range")
+
+    def literal(self, text: str) -> None:
+        if not self.rest.startswith(text):
+            raise self.fail(text)
+        self.rest = self.rest[len(text) :]
+
+    def number(self, element: str, *, fixed: bool, low: int, high: int, what: str) -> int:
+        digits = self.rest[:2]
+        if not digits[:1].isdigit():
+            raise self.fail(element)
+        if not digits[1:2].isdigit():
+            if fixed:
+                raise self.fail(element)
+            digits = digits[:1]
+        number = int(digits)
+        self.rest = self.rest[len(digits) :]
+        if not low <= number <= high:
+            raise self.out_of_range(what)
+        return number
+
+
+def parse_go_time(value: str, *, micro: bool) -> datetime:
+    """Go's ``time.Parse`` with ``RFC3339Micro`` (MicroTime) or ``RFC3339`` (Time)."""
+    cursor = _Cursor(value, MICRO_LAYOUT if micro else SECONDS_LAYOUT)
+    if len(cursor.rest) < 4 or not cursor.rest[:4].isdigit():
+        raise cursor.fail("2006")
+    year = int(cursor.rest[:4])
+    cursor.rest = cursor.rest[4:]
+    cursor.literal("-")
+    month = cursor.number("01", fixed=True, low=1, high=12, what="month")
+    cursor.literal("-")
+    day = cursor.number("02", fixed=True, low=0, high=99, what="day")
+    cursor.literal("T")
+    hour = cursor.number("15", fixed=False, low=0, high=23, what="hour")
+    cursor.literal(":")
+    minute = cursor.number("04", fixed=True, low=0, high=59, what="minute")
+    cursor.literal(":")
+    second = cursor.number("05", fixed=True, low=0, high=59, what="second")
+    microsecond = _fraction(cursor, micro=micro)
+    offset = _zone(cursor)
+    if cursor.rest:
+        raise GoTimeError(f"parsing time {go_quote(value)}: extra text: {go_quote(cursor.rest)}")
+    if not 1 <= day <= monthrange(year, month)[1]:
+        raise cursor.out_of_range("day")
+    moment = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=offset)
+    return moment.astimezone(UTC)
+
+
+def _fraction(cursor: _Cursor, *, micro: bool) -> int:
+    rest = cursor.rest
+    if micro:
+        if len(rest) < 7 or rest[0] not in ".," or not rest[1:7].isdigit():
+            raise cursor.fail(".000000")
+        cursor.rest = rest[7:]
+        return int(rest[1:7])
+    if len(rest) >= 2 and rest[0] in ".," and rest[1].isdigit():
+        end = 2
+        while end < len(rest) and rest[end].isdigit():
+            end += 1
+        cursor.rest = rest[end:]
+        return int(rest[1:end][:6].ljust(6, "0"))
+    return 0
+
+
+def _zone(cursor: _Cursor) -> timezone:
+    rest = cursor.rest
+    if rest.startswith("Z"):
+        cursor.rest = rest[1:]
+        return UTC
+    if len(rest) < 6 or rest[3] != ":" or rest[0] not in "+-":
+        raise cursor.fail("Z07:00")
+    if not (rest[1:3].isdigit() and rest[4:6].isdigit()):
+        raise cursor.fail("Z07:00")
+    hours, minutes = int(rest[1:3]), int(rest[4:6])
+    if hours > 24:
+        raise cursor.out_of_range("time zone offset hour")
+    if minutes > 60:
+        raise cursor.out_of_range("time zone offset minute")
+    cursor.rest = rest[6:]
+    sign = -1 if rest[0] == "-" else 1
+    return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def format_micro_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def format_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decode_error(obj: Mapping[str, Any], kind: ResourceKind, detail: str) -> ApiError:
+    """The 400 the decoder answers: ``Lease in version "v1" cannot be handled as a Lease: ...``."""
+    version = str(obj.get("apiVersion") or kind.storage_version).rsplit("/", 1)[-1]
+    return ApiError(
+        400,
+        "BadRequest",
+        f'{kind.kind} in version "{version}" cannot be handled as a {kind.kind}: {detail}',
+    )
 
 
 # --- decoding --------------------------------------------------------------------------------
@@ -71,7 +190,7 @@ _CONDITION_TIMES = ("lastProbeTime", "lastTransitionTime", "lastHeartbeatTime", 
 
 
 def decode(kind: ResourceKind, obj: JsonObject, *, field_validation: str) -> list[str]:
-    """Normalise ``obj`` in place as decoding would; returns the unknown-field Warning headers.
+    """Normalise ``obj`` in place as decoding would; returns the unknown-field warnings.
 
     Raises 400 (``... cannot be handled as a ...``) for a bad time or, with
     ``fieldValidation=Strict``, for unknown fields.
@@ -89,12 +208,7 @@ def decode(kind: ResourceKind, obj: JsonObject, *, field_validation: str) -> lis
     _normalise_times(kind, obj)
     if field_validation == "Ignore":
         return []
-    return [warning_header(f"unknown field {go_quote(path)}") for path in unknown]
-
-
-def warning_header(text: str) -> str:
-    """A ``Warning`` header value as the API server writes it: ``299 - "<text>"``."""
-    return f"299 - {go_quote(text)}"
+    return [f"unknown field {go_quote(path)}" for path in unknown]
 
 
 def _normalise_times(kind: ResourceKind, obj: JsonObject) -> None:
@@ -164,7 +278,12 @@ def _default_service(obj: JsonObject) -> None:
         spec.setdefault("allocateLoadBalancerNodePorts", True)
 
 
-_PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+_PROBE_DEFAULTS = {
+    "timeoutSeconds": 1,
+    "periodSeconds": 10,
+    "successThreshold": 1,
+    "failureThreshold": 3,
+}
 
 
 def _default_container(container: JsonObject) -> None:
@@ -262,7 +381,7 @@ def decoded_form(kind: ResourceKind, obj: JsonObject) -> JsonObject:
     form = copy.deepcopy(obj)
     try:
         decode(kind, form, field_validation="Ignore")
-    except Exception:  # noqa: BLE001 - admission reports the decode error itself
+    except Exception:
         return form
     apply_scheme_defaults(kind, form)
     return form
@@ -289,7 +408,9 @@ def admit_pod(pod: JsonObject) -> None:
         _mount_token(spec)
     tolerations = spec.setdefault("tolerations", [])
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):
-        if not any(t.get("key") == key and t.get("effect") in (None, "", "NoExecute") for t in tolerations):
+        if not any(
+            t.get("key") == key and t.get("effect") in (None, "", "NoExecute") for t in tolerations
+        ):
             tolerations.append(
                 {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
             )
@@ -443,20 +564,25 @@ def _init_ip_families(spec: JsonObject, old: JsonObject | None, ips: IpAllocator
     if policy == "RequireDualStack" and not dual_capable:
         causes.append(
             invalid_value(
-                "spec.ipFamilyPolicy", policy, "this cluster is not configured for dual-stack services"
+                "spec.ipFamilyPolicy",
+                policy,
+                "this cluster is not configured for dual-stack services",
             )
         )
     for position, family in enumerate(families):
         if family in ("IPv4", "IPv6") and family not in ips.families:
             causes.append(
-                invalid_value(f"spec.ipFamilies[{position}]", family, "not configured on this cluster")
+                invalid_value(
+                    f"spec.ipFamilies[{position}]", family, "not configured on this cluster"
+                )
             )
     if len(families) > 1 and policy == "SingleStack":
         causes.append(
             invalid_value(
                 "spec.ipFamilyPolicy",
                 policy,
-                "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are "
+                "specified",
             )
         )
     if causes:

@@ -106,7 +106,9 @@ def conflict(kind: ResourceKind, name: str) -> ApiError:
     )
 
 
-def invalid(kind: ResourceKind, name: str, causes: list[Cause], *, message: str | None = None) -> ApiError:
+def invalid(
+    kind: ResourceKind, name: str, causes: list[Cause], *, message: str | None = None
+) -> ApiError:
     """422 Invalid, worded with the Kind (``ServiceEntry.networking.istio.io "x" is invalid``)."""
     qualified_kind = f"{kind.kind}.{kind.group}" if kind.group else kind.kind
     if message is None:

@@ -49,7 +49,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def apply_json_patch(document: Any, operations: list[Any]) -> Any:
-    """The document after every operation, or :class:`JsonPatchError` (``document`` is untouched)."""
+    """The document after every operation, or :class:`JsonPatchError`; ``document`` is kept."""
     result = copy.deepcopy(document)
     for operation in operations:
         if not isinstance(operation, dict):

@@ -222,13 +222,6 @@ class FieldSelector:
     def matches(self, obj: JsonObject) -> bool:
         return all((_field_value(obj, f) == v) == eq for f, eq, v in self.terms)
 
-    def name(self) -> str | None:
-        """The ``metadata.name=X`` this selector pins, if any (single-object watches)."""
-        for field, equal, value in self.terms:
-            if field == "metadata.name" and equal:
-                return value
-        return None
-
 
 def parse_field_selector(text: str, kind: ResourceKind) -> FieldSelector:
     """``f=v,g!=w``; fields a kind does not index are 400 ``field label not supported``."""

@@ -179,13 +179,23 @@ def zero_object(kind: ResourceKind) -> JsonObject:
     return copy.deepcopy(ZERO_OBJECTS.get(kind.key, {}))
 
 
-def reset_prefix(kind: ResourceKind, subresource: str | None) -> str | None:
-    """The top-level field a write cannot set: status on the main resource, spec on /status."""
+def reset_fields(kind: ResourceKind, subresource: str | None) -> tuple[Path, ...]:
+    """What a write cannot set (the strategy's reset fields), so nobody owns it through it.
+
+    Status on the main resource of a kind with a status subresource; spec on
+    ``/status`` (for Pods also their owner references and deletion stamp).
+    """
     if subresource == "status":
-        return "f:spec"
+        if kind.kind == "Pod":
+            return (
+                ("f:spec",),
+                ("f:metadata", "f:deletionTimestamp"),
+                ("f:metadata", "f:ownerReferences"),
+            )
+        return (("f:spec",),)
     if "status" in kind.subresources:
-        return "f:status"
-    return None
+        return (("f:status",),)
+    return ()
 
 
 # --- paths -----------------------------------------------------------------------------------
@@ -249,7 +259,7 @@ def applied_fields(value: Any, node: Node, prefix: Path = ()) -> set[Path]:
         return {prefix} if prefix else set()
     found: set[Path] = set()
     for element, child_node, child in children:
-        path = prefix + (element,)
+        path = (*prefix, element)
         if isinstance(node, Keyed | SetOf):
             found.add(path)
         found |= applied_fields(child, child_node, path)
@@ -259,7 +269,7 @@ def applied_fields(value: Any, node: Node, prefix: Path = ()) -> set[Path]:
 def _all_paths(value: Any, node: Node, prefix: Path) -> set[Path]:
     found = {prefix}
     for element, child_node, child in _children(node, value) or ():
-        found |= _all_paths(child, child_node, prefix + (element,))
+        found |= _all_paths(child, child_node, (*prefix, element))
     return found
 
 
@@ -306,7 +316,7 @@ def _compare_into(result: Comparison, old: Any, new: Any, node: Node, prefix: Pa
             before.get(element, (None, _MISSING))[1],
             after.get(element, (None, _MISSING))[1],
             child_node,
-            prefix + (element,),
+            (*prefix, element),
         )
 
 
@@ -354,7 +364,7 @@ def _encode_node(tree: dict[str, Any], prefix: Path, members: set[Path]) -> Json
     if prefix in members and tree:
         encoded["."] = {}
     for element in sorted(tree, key=_element_order):
-        encoded[element] = _encode_node(tree[element], prefix + (element,), members)
+        encoded[element] = _encode_node(tree[element], (*prefix, element), members)
     return encoded
 
 
@@ -366,7 +376,7 @@ def decode_fields(encoded: Mapping[str, Any], prefix: Path = ()) -> set[Path]:
         if element == ".":
             paths.add(prefix)
         elif isinstance(child, Mapping):
-            paths |= decode_fields(child, prefix + (element,))
+            paths |= decode_fields(child, (*prefix, element))
     return paths
 
 
@@ -468,12 +478,14 @@ def encode_managers(managers: Iterable[Manager]) -> list[JsonObject]:
     return [manager.to_json() for manager in ordered if manager.fields]
 
 
-def owned_paths(paths: Iterable[Path], *, reset: str | None) -> set[Path]:
-    """Drop what nobody can own: object identity fields and the reset half (status or spec)."""
+def owned_paths(paths: Iterable[Path], *, reset: tuple[Path, ...]) -> set[Path]:
+    """Drop what nobody can own: object identity fields and the write's reset fields."""
     return {
         path
         for path in paths
-        if path and path not in _STRIPPED and (reset is None or path[0] != reset)
+        if path
+        and path not in _STRIPPED
+        and not any(path[: len(prefix)] == prefix for prefix in reset)
     }
 
 
@@ -494,7 +506,7 @@ def record_update(
     new: JsonObject,
     node: Node,
     write: Write,
-    reset: str | None,
+    reset: tuple[Path, ...],
 ) -> list[Manager]:
     """Managers after a non-apply write from ``old`` to ``new``."""
     comparison = compare(old, new, node)
@@ -523,14 +535,16 @@ def apply_configuration(
     config: JsonObject,
     node: Node,
     write: Write,
-    reset: str | None,
+    reset: tuple[Path, ...],
     force: bool,
 ) -> tuple[JsonObject, list[Manager]]:
     """The object after merging ``config`` into ``live`` for ``write.manager``, and the managers.
 
     Raises 409 when the merge changes a field another manager owns, unless ``force``.
     """
-    applier = Manager(write.manager, "Apply", write.api_version, frozenset(), None, write.subresource)
+    applier = Manager(
+        write.manager, "Apply", write.api_version, frozenset(), None, write.subresource
+    )
     others = [m for m in managers if m.identity != applier.identity]
     previous = next((m for m in managers if m.identity == applier.identity), None)
     applied = frozenset(owned_paths(applied_fields(config, node), reset=reset))
@@ -594,7 +608,7 @@ def _path_order(path: Path) -> tuple[tuple[int, Any], ...]:
 
 
 def merge(live: Any, config: Any, node: Node) -> Any:
-    """``config`` merged into ``live``: granular maps and keyed lists merge, the rest is replaced."""
+    """``config`` merged into ``live``: granular maps and keyed lists merge, the rest replaces."""
     if isinstance(node, Fields) and isinstance(live, dict) and isinstance(config, dict):
         result = copy.deepcopy(live)
         for key, value in config.items():
@@ -637,7 +651,7 @@ def _prune(value: Any, node: Node, prefix: Path, doomed: set[Path], kept: set[Pa
     if isinstance(node, Fields) and isinstance(value, dict):
         result = {}
         for key, child in value.items():
-            path = prefix + (f"f:{key}",)
+            path = (*prefix, f"f:{key}")
             if path in doomed and path not in kept:
                 continue
             result[key] = _prune(child, _child_node(node, key, child), path, doomed, kept)
@@ -647,7 +661,7 @@ def _prune(value: Any, node: Node, prefix: Path, doomed: set[Path], kept: set[Pa
         return value
     items = []
     for element, child_node, child in children:
-        path = prefix + (element,)
+        path = (*prefix, element)
         if path in doomed and path not in kept:
             continue
         items.append(_prune(child, child_node, path, doomed, kept))

@@ -7,10 +7,10 @@ resources) and ``application/apply-patch+yaml`` (server-side apply with field
 ownership and conflicts unless forced).
 
 Field ownership of the other writes is recorded by :func:`track_managed_fields`,
-which the server calls for every POST, PUT and non-apply PATCH *before*
-:func:`reconciler.simulator.admission.admit`: like the real server, ownership
-reflects what the writer sent plus scheme defaults, not what admission and the
-registry add afterwards (allocated cluster IPs, statuses).
+which the server calls for every POST, PUT and non-apply PATCH, before or right
+after :func:`reconciler.simulator.admission.admit`: either way, as on the real
+server, ownership reflects what the writer sent plus scheme defaults, not what
+admission and the registry add (allocated cluster IPs, statuses).
 """
 
 from __future__ import annotations
@@ -89,10 +89,9 @@ def apply_patch(
         return _json_patch(current, patch)
     body = decode_json(patch)
     if not isinstance(body, dict):
-        kind_of = "array" if isinstance(body, list) else type(body).__name__
         raise bad_request(
             "error decoding patch: json: cannot unmarshal "
-            f"{kind_of} into Go value of type map[string]interface {{}}"
+            f"{_go_type(body)} into Go value of type map[string]interface {{}}"
         )
     if media_type == MERGE_PATCH:
         result = merge_patch(current, body)
@@ -162,8 +161,10 @@ def go_json_error(text: str, error: json.JSONDecodeError) -> str:
         "Invalid control character at": "in string literal",
     }.get(error.msg)
     if error.msg == "Expecting ',' delimiter":
-        context = "after object key:value pair" if _innermost(text, error.pos) == "{" else (
-            "after array element"
+        context = (
+            "after object key:value pair"
+            if _innermost(text, error.pos) == "{"
+            else ("after array element")
         )
     return f"invalid character {shown} {context or 'looking for beginning of value'}"
 
@@ -204,13 +205,21 @@ def _server_side_apply(
             'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: '
             "is required for apply patch",
             details={"group": "meta.k8s.io", "kind": "PatchOptions"},
-            causes=[Cause("FieldValueRequired", "Required value: is required for apply patch", "fieldManager")],
+            causes=[
+                Cause(
+                    "FieldValueRequired",
+                    "Required value: is required for apply patch",
+                    "fieldManager",
+                )
+            ],
         )
     config = _decode_yaml(patch)
     _check_configuration(kind, config, current)
     live = copy.deepcopy(current) if current is not None else _empty_object(kind, config)
     try:
-        managers = managed_fields.decode_managers((live.get("metadata") or {}).get("managedFields", []))
+        managers = managed_fields.decode_managers(
+            (live.get("metadata") or {}).get("managedFields", [])
+        )
     except ValueError:
         managers = []
     merged, managers = managed_fields.apply_configuration(
@@ -219,7 +228,7 @@ def _server_side_apply(
         config=config,
         node=managed_fields.schema_for(kind),
         write=managed_fields.Write(field_manager, str(config["apiVersion"]), subresource, now),
-        reset=managed_fields.reset_prefix(kind, subresource),
+        reset=managed_fields.reset_fields(kind, subresource),
         force=force,
     )
     _set_managed_fields(merged, managers)
@@ -230,19 +239,34 @@ def _decode_yaml(patch: bytes) -> JsonObject:
     try:
         config = yaml.safe_load(patch.decode("utf-8", errors="replace"))
     except yaml.YAMLError as error:
-        detail = str(error).replace("\n", " ")
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
         raise bad_request(
-            f"error decoding YAML: error converting YAML to JSON: yaml: {detail}"
+            f"error decoding YAML: error converting YAML to JSON: yaml: {where}{problem}"
         ) from None
+    if config is None:
+        return {}
     if not isinstance(config, dict):
         raise bad_request(
             "error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot "
-            "unmarshal array into Go value of type map[string]interface {}"
+            f"unmarshal {_go_type(config)} into Go value of type map[string]interface {{}}"
         )
     return config
 
 
-def _check_configuration(kind: ResourceKind, config: JsonObject, current: JsonObject | None) -> None:
+def _go_type(value: Any) -> str:
+    """How Go's JSON decoder names a JSON value's type in its errors."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    return "array" if isinstance(value, list) else "string"
+
+
+def _check_configuration(
+    kind: ResourceKind, config: JsonObject, current: JsonObject | None
+) -> None:
     api_version = str(config.get("apiVersion") or "")
     group, _, version = api_version.rpartition("/")
     expected = current.get("apiVersion") if current is not None else None
@@ -252,9 +276,7 @@ def _check_configuration(kind: ResourceKind, config: JsonObject, current: JsonOb
             f"{api_version or '/'}, expected: {expected or kind.api_version()}"
         )
     if config.get("kind") != kind.kind:
-        raise bad_request(
-            f"invalid object type: {api_version}, Kind={config.get('kind') or ''}"
-        )
+        raise bad_request(f"invalid object type: {api_version}, Kind={config.get('kind') or ''}")
     if (config.get("metadata") or {}).get("managedFields") is not None:
         raise bad_request("metadata.managedFields must be nil")
 
@@ -312,6 +334,6 @@ def track_managed_fields(
         new=defaulting.decoded_form(kind, new),
         node=managed_fields.schema_for(kind),
         write=managed_fields.Write(manager, api_version, subresource, now or _now()),
-        reset=managed_fields.reset_prefix(kind, subresource),
+        reset=managed_fields.reset_fields(kind, subresource),
     )
     _set_managed_fields(new, managers)

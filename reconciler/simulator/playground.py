@@ -29,6 +29,7 @@ def usage(*, url: str, kubeconfig: Path) -> str:
             f"  export KUBECONFIG={kubeconfig}",
             "  kubectl get namespaces",
             "  kubectl get svc,endpointslices,serviceentries -A",
+            "  kubectl apply --validate=false -f manifest.yaml   # no OpenAPI document is served",
             f"  headless-reconciler diff --kubeconfig {kubeconfig} -A",
             f"  headless-reconciler run --kubeconfig {kubeconfig}",
             "",
@@ -44,7 +45,8 @@ async def run_playground(
     seed_world: Callable[[ApiClient], Awaitable[None]] | None,
 ) -> None:
     """Start the simulator on ``port``, write the kubeconfig, seed, serve until cancelled."""
-    simulator = Simulator(controllers=DEFAULT_CONTROLLERS)
+    # kubectl sends no bearer token over plain HTTP: requests without one act as admin.
+    simulator = Simulator(controllers=DEFAULT_CONTROLLERS, anonymous_is_admin=True)
     await simulator.start(port=port)
     try:
         path = simulator.write_kubeconfig(kubeconfig_out)

@@ -198,7 +198,11 @@ ALL_KINDS: tuple[ResourceKind, ...] = (
 def find_kind(group: str, version: str, plural: str) -> ResourceKind | None:
     """The kind served at ``/<group>/<version>/<plural>``, or None (a plain-text 404)."""
     for candidate in ALL_KINDS:
-        if candidate.group == group and candidate.plural == plural and version in candidate.versions:
+        if (
+            candidate.group == group
+            and candidate.plural == plural
+            and version in candidate.versions
+        ):
             return candidate
     return None
 

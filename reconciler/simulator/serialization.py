@@ -225,7 +225,10 @@ class _Field:
 @dataclass(frozen=True, slots=True)
 class _Struct:
     fields: tuple[_Field, ...]
-    names: frozenset[str]
+    by_name: dict[str, _Field]
+    canonical_keys: set[tuple[str, ...]]
+    """Key sequences this struct has been seen in, in order and complete: their dicts need
+    only their children checked. Objects come out of storage in order, so reading is cheap."""
 
 
 _TOKEN = re.compile(r"^(\w+)(?:([:*])(\w+)|\[(\w+)\]|\{(\w*)\})?(@)?(?:=(.+))?$")
@@ -254,17 +257,24 @@ def _build_schema() -> dict[str, _Struct]:
     built: dict[str, _Struct] = {}
     for struct_name, spec in _SCHEMA.items():
         fields = tuple(_parse_field(token) for token in spec.split())
-        built[struct_name] = _Struct(fields, frozenset(f.name for f in fields))
+        built[struct_name] = _Struct(fields, {f.name: f for f in fields}, set())
     return built
 
 
 _STRUCTS: Final = _build_schema()
 
 
+_MAX_CANONICAL_SHAPES: Final = 64
+_CANONICAL_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
 def _order(value: Any, struct_name: str) -> Any:
+    """``value`` in Go field order with Go's always-present fields; ``value`` itself if it is."""
     if not isinstance(value, dict):
         return value
     struct = _STRUCTS[struct_name]
+    if tuple(value) in struct.canonical_keys:
+        return _reshape_children(value, struct)
     out: JsonObject = {}
     for field in struct.fields:
         present = value.get(field.name, _OMIT)
@@ -275,30 +285,59 @@ def _order(value: Any, struct_name: str) -> Any:
                 out[field.name] = copy.copy(field.zero)
             continue
         out[field.name] = _shape(present, field)
-    if len(out) < len(value):
-        for key, item in value.items():
-            if key not in struct.names:
-                out[key] = item
+    unknown = [key for key in value if key not in struct.by_name]
+    for key in unknown:
+        out[key] = value[key]
+    if not unknown and len(struct.canonical_keys) < _MAX_CANONICAL_SHAPES:
+        struct.canonical_keys.add(tuple(out))
     return out
 
 
+def _reshape_children(value: JsonObject, struct: _Struct) -> JsonObject:
+    """Order the children of a dict whose own keys are already in order."""
+    replaced: JsonObject | None = None
+    for name, item in value.items():
+        field = struct.by_name[name]
+        if item is None:
+            if field.zero is not _OMIT:
+                continue
+            shaped = _order({}, field.struct or "") if field.shape == "struct" else _OMIT
+        elif field.shape == "leaf" and not field.time:
+            continue
+        else:
+            shaped = _shape(item, field)
+        if shaped is not item:
+            replaced = replaced if replaced is not None else dict(value)
+            if shaped is _OMIT:
+                del replaced[name]
+            else:
+                replaced[name] = shaped
+    return value if replaced is None else replaced
+
+
 def _shape(value: Any, field: _Field) -> Any:
+    """One field's value in Go's layout; the value itself when it already is."""
     if field.time:
         return _normalized_time(value)
     if field.shape in ("struct", "pointer"):
         return _order(value, field.struct or "")
     if field.shape == "list" and isinstance(value, list):
-        return [_order(item, field.struct or "") for item in value]
+        shaped = [_order(item, field.struct or "") for item in value]
+        return value if all(a is b for a, b in zip(shaped, value, strict=True)) else shaped
     if field.shape == "map" and isinstance(value, dict):
+        keys = list(value)
+        ordered_keys = sorted(keys)
         if field.struct is None:
-            return {key: value[key] for key in sorted(value)}
-        return {key: _order(value[key], field.struct) for key in sorted(value)}
+            return value if keys == ordered_keys else {key: value[key] for key in ordered_keys}
+        shaped_map = {key: _order(value[key], field.struct) for key in ordered_keys}
+        unchanged = keys == ordered_keys and all(shaped_map[k] is value[k] for k in keys)
+        return value if unchanged else shaped_map
     return value
 
 
 def _normalized_time(value: Any) -> Any:
     """A ``metav1.Time`` as Go re-encodes it: UTC, whole seconds, ``Z``."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or _CANONICAL_TIME.match(value):
         return value
     try:
         parsed = datetime.fromisoformat(value)
@@ -475,11 +514,6 @@ def encode(body: Any, *, sort_keys: bool = False, pretty: bool = False) -> bytes
     if pretty:
         option |= orjson.OPT_INDENT_2
     return orjson.dumps(body, option=option)
-
-
-def encode_for(kind: ResourceKind, body: Any, *, pretty: bool = False) -> bytes:
-    """``encode`` with the key order ``kind``'s objects have: sorted for custom resources."""
-    return encode(body, sort_keys=not kind.builtin, pretty=pretty)
 
 
 def encode_watch_event(kind: ResourceKind, event_type: str, wire: JsonObject) -> bytes:

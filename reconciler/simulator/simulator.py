@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
 
 from aiohttp import web
 from kubernetes_asyncio.client import ApiClient, Configuration
 
 from reconciler.simulator import kubeconfig, serialization
 from reconciler.simulator.admission import IpAllocator
+from reconciler.simulator.controllers import ControllerFactory
 from reconciler.simulator.faults import Faults, RequestRecord
-from reconciler.simulator.resources import ALL_KINDS, NAMESPACES
+from reconciler.simulator.resources import NAMESPACES
 from reconciler.simulator.server import ApiServer, Settings, stop_watches
 from reconciler.simulator.store import Store, now_rfc3339
 
@@ -34,11 +34,6 @@ INITIAL_NAMESPACES = ("default", "kube-system")
 """Namespaces a fresh cluster already has."""
 
 
-class SimController(Protocol):
-    async def run(self) -> None:
-        """Work until cancelled."""
-
-
 class Simulator:
     """The simulated API server and its controllers; ``async with Simulator() as sim:``."""
 
@@ -46,12 +41,13 @@ class Simulator:
         self,
         *,
         store: Store | None = None,
-        controllers: Sequence[Callable[[Store], SimController]] = (),
+        controllers: Sequence[ControllerFactory] = (),
         token: str | None = None,
         seed: int = 0,
         bookmark_interval: float = 60.0,
         future_resource_version_wait: float = 3.0,
         istio_webhook: bool = False,
+        anonymous_is_admin: bool = False,
     ) -> None:
         self.store = store if store is not None else Store()
         self.ips = IpAllocator()
@@ -60,6 +56,7 @@ class Simulator:
             bookmark_interval=bookmark_interval,
             future_resource_version_wait=future_resource_version_wait,
             istio_webhook=istio_webhook,
+            anonymous_is_admin=anonymous_is_admin,
         )
         self.requests: list[RequestRecord] = []
         """Every request served, named as RBAC names it."""
@@ -76,10 +73,6 @@ class Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host:port`` (0 picks a free port) and start the controllers."""
-        for kind in ALL_KINDS:
-            # Open each kind's history now: a watch from any resourceVersion handed out
-            # from here on (even a LIST of a kind never written) can then be replayed.
-            self.store.oldest_resource_version(kind)
         self._seed_namespaces()
         server = ApiServer(
             store=self.store,

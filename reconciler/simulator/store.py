@@ -16,19 +16,41 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+import orjson
 
 from reconciler.simulator.errors import already_exists, gone, not_found
 from reconciler.simulator.resources import ResourceKind
 
 WatchEventType = Literal["ADDED", "MODIFIED", "DELETED"]
 JsonObject = dict[str, Any]
+
+
+def clone(obj: JsonObject) -> JsonObject:
+    """A deep copy of a JSON object; a JSON round trip is several times faster than deepcopy."""
+    copied: JsonObject = orjson.loads(orjson.dumps(obj))
+    return copied
+
+
+def deletion_may_complete(kind: ResourceKind, obj: JsonObject) -> bool:
+    """Whether an object being deleted may go now, as the registry decides.
+
+    Held by any finalizer, by a pod's unfinished grace period
+    (``deletionGracePeriodSeconds`` above 0), and for a Namespace by its
+    ``spec.finalizers``.
+    """
+    meta = obj["metadata"]
+    if not meta.get("deletionTimestamp") or meta.get("finalizers"):
+        return False
+    if meta.get("deletionGracePeriodSeconds"):
+        return False
+    return not (kind.key == "namespaces" and (obj.get("spec") or {}).get("finalizers"))
 
 
 def now_rfc3339() -> str:
@@ -123,6 +145,7 @@ class Store:
     def __init__(self, *, history_size: int = 2000, first_resource_version: int = 100) -> None:
         self.history_size = history_size
         self._rv = first_resource_version
+        self._first_rv = first_resource_version
         self._objects: dict[str, dict[tuple[str, str], JsonObject]] = {}
         self._history: dict[str, _History] = {}
         self._subscribers: list[Subscription] = []
@@ -138,7 +161,7 @@ class Store:
 
     def get(self, kind: ResourceKind, namespace: str, name: str) -> JsonObject | None:
         stored = self._objects.get(kind.key, {}).get((namespace, name))
-        return copy.deepcopy(stored) if stored is not None else None
+        return clone(stored) if stored is not None else None
 
     def require(self, kind: ResourceKind, namespace: str, name: str) -> JsonObject:
         found = self.get(kind, namespace, name)
@@ -146,11 +169,13 @@ class Store:
             raise not_found(kind, name)
         return found
 
-    def list(self, kind: ResourceKind, namespace: str | None = None) -> tuple[list[JsonObject], int]:
+    def list(
+        self, kind: ResourceKind, namespace: str | None = None
+    ) -> tuple[list[JsonObject], int]:
         """Copies of every object of the kind (in one namespace if given), in key order."""
         bucket = self._objects.get(kind.key, {})
         keys = sorted(k for k in bucket if namespace is None or k[0] == namespace)
-        return [copy.deepcopy(bucket[k]) for k in keys], self._rv
+        return [clone(bucket[k]) for k in keys], self._rv
 
     def peek_all(self, kind: ResourceKind) -> Iterable[JsonObject]:
         """The stored objects themselves, without copying: read-only, for hot internal loops."""
@@ -180,35 +205,20 @@ class Store:
         meta.setdefault("creationTimestamp", now_rfc3339())
         if dry_run:
             meta.pop("resourceVersion", None)
-            return copy.deepcopy(obj)
+            return clone(obj)
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         bucket[key] = obj
         self._record(kind, "ADDED", obj, rv)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def update(self, kind: ResourceKind, obj: JsonObject, *, dry_run: bool = False) -> JsonObject:
         """Replace a stored object; the caller has checked preconditions.
 
         An update that changes nothing keeps the resourceVersion and emits no
-        event (fidelity README, surprise 7).
+        event (fidelity README, surprise 7). An object being deleted is removed
+        by the update that leaves nothing holding it (see :func:`deletion_may_complete`).
         """
-        return self._update(kind, obj, dry_run=dry_run, finalize=True)
-
-    def update_keeping(
-        self, kind: ResourceKind, obj: JsonObject, *, dry_run: bool = False
-    ) -> JsonObject:
-        """Like :meth:`update`, but never removes the object.
-
-        For objects in a graceful deletion that the registry keeps although no
-        finalizer is left: a pod within its grace period, a Terminating
-        namespace whose ``spec.finalizers`` are not done.
-        """
-        return self._update(kind, obj, dry_run=dry_run, finalize=False)
-
-    def _update(
-        self, kind: ResourceKind, obj: JsonObject, *, dry_run: bool, finalize: bool
-    ) -> JsonObject:
         meta = obj["metadata"]
         key = (meta.get("namespace", "") if kind.namespaced else "", meta["name"])
         bucket = self._objects.get(kind.key, {})
@@ -217,15 +227,14 @@ class Store:
             raise not_found(kind, meta["name"])
         meta["resourceVersion"] = current["metadata"]["resourceVersion"]
         if obj == current or dry_run:
-            return copy.deepcopy(obj)
-        if finalize and meta.get("deletionTimestamp") and not meta.get("finalizers"):
-            # The registry removes an object being deleted once its last finalizer goes.
+            return clone(obj)
+        if deletion_may_complete(kind, obj):
             return self.delete(kind, key[0], key[1])
         rv = self._next_rv()
         meta["resourceVersion"] = str(rv)
         bucket[key] = obj
         self._record(kind, "MODIFIED", obj, rv)
-        return copy.deepcopy(obj)
+        return clone(obj)
 
     def delete(
         self, kind: ResourceKind, namespace: str, name: str, *, dry_run: bool = False
@@ -237,25 +246,27 @@ class Store:
         if current is None:
             raise not_found(kind, name)
         if dry_run:
-            return copy.deepcopy(current)
+            return clone(current)
         del bucket[key]
         rv = self._next_rv()
-        tombstone = copy.deepcopy(current)
+        tombstone = clone(current)
         tombstone["metadata"]["resourceVersion"] = str(rv)
         self._record(kind, "DELETED", tombstone, rv)
-        return copy.deepcopy(current)
+        return clone(current)
 
     # -- history and watching ------------------------------------------------------------------
 
     def _history_of(self, kind: ResourceKind) -> _History:
         history = self._history.get(kind.key)
         if history is None:
-            history = _History(deque(), oldest_retained=self._rv)
+            # Nothing of this kind was ever evicted, so every revision since the store began
+            # can be resumed from (a never-written kind must not answer 410).
+            history = _History(deque(), oldest_retained=self._first_rv)
             self._history[kind.key] = history
         return history
 
     def _record(self, kind: ResourceKind, event: WatchEventType, obj: JsonObject, rv: int) -> None:
-        snapshot = copy.deepcopy(obj)
+        snapshot = clone(obj)
         record = WatchRecord(rv, event, kind, snapshot)
         history = self._history_of(kind)
         history.records.append(record)
@@ -274,9 +285,7 @@ class Store:
         """Every retained change of one kind, oldest first (for LISTs at an older revision)."""
         return builtins.list(self._history_of(kind).records)
 
-    def events_since(
-        self, kind: ResourceKind, resource_version: int
-    ) -> builtins.list[WatchRecord]:
+    def events_since(self, kind: ResourceKind, resource_version: int) -> builtins.list[WatchRecord]:
         """Changes after ``resource_version``, or 410 Expired if they are no longer retained."""
         history = self._history_of(kind)
         if resource_version < history.oldest_retained:

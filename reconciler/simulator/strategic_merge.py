@@ -38,17 +38,17 @@ _CONTAINER_LISTS: Mapping[Path, str] = {
 
 def _pod_spec_keys(prefix: Path) -> dict[Path, str]:
     keys = {
-        prefix + ("volumes",): "name",
-        prefix + ("imagePullSecrets",): "name",
-        prefix + ("hostAliases",): "ip",
-        prefix + ("topologySpreadConstraints",): "topologyKey",
-        prefix + ("resourceClaims",): "name",
-        prefix + ("schedulingGates",): "name",
+        (*prefix, "volumes"): "name",
+        (*prefix, "imagePullSecrets"): "name",
+        (*prefix, "hostAliases"): "ip",
+        (*prefix, "topologySpreadConstraints"): "topologyKey",
+        (*prefix, "resourceClaims"): "name",
+        (*prefix, "schedulingGates"): "name",
     }
     for containers in ("containers", "initContainers", "ephemeralContainers"):
-        keys[prefix + (containers,)] = "name"
+        keys[(*prefix, containers)] = "name"
         for sub, key in _CONTAINER_LISTS.items():
-            keys[prefix + (containers, ITEM, *sub)] = key
+            keys[(*prefix, containers, ITEM, *sub)] = key
     return keys
 
 
@@ -96,7 +96,8 @@ def _merge_map(
 ) -> JsonObject | _Deleted:
     directive = patch.get("$patch")
     if directive == "replace":
-        return _without_directives(patch)
+        replaced: JsonObject = _without_directives(patch)
+        return replaced
     if directive == "delete":
         return _DELETED
     if directive not in (None, "merge"):
@@ -116,7 +117,7 @@ def _merge_map(
         if value is None:
             result.pop(key, None)
             continue
-        merged = _merge_value(result.get(key), value, path + (key,), keys)
+        merged = _merge_value(result.get(key), value, (*path, key), keys)
         if isinstance(merged, _Deleted):
             result.pop(key, None)
         else:
@@ -125,17 +126,15 @@ def _merge_map(
         if key.startswith("$setElementOrder/"):
             field = key.split("/", 1)[1]
             if isinstance(result.get(field), list) and isinstance(order, list):
-                result[field] = _ordered(result[field], order, keys.get(path + (field,)))
+                result[field] = _ordered(result[field], order, keys.get((*path, field)))
     return result
 
 
 def _merge_value(original: Any, patch: Any, path: Path, keys: Mapping[Path, str]) -> Any:
     if isinstance(patch, dict):
-        base = original if isinstance(original, dict) else {}
-        return _merge_map(base, patch, path, keys)
+        return _merge_map(original if isinstance(original, dict) else {}, patch, path, keys)
     if isinstance(patch, list) and path in keys:
-        base = original if isinstance(original, list) else []
-        return _merge_list(base, patch, path, keys)
+        return _merge_list(original if isinstance(original, list) else [], patch, path, keys)
     return _without_directives(patch)
 
 
@@ -157,11 +156,15 @@ def _merge_list(
             raise bad_request(f"merging a list by key {merge_key!r} needs objects, got {item!r}")
         position = _find(result, merge_key, item.get(merge_key))
         if item.get("$patch") == "delete":
-            result = [kept for kept in result if kept.get(merge_key) != item.get(merge_key)]
+            result = [
+                kept
+                for kept in result
+                if not (isinstance(kept, dict) and kept.get(merge_key) == item.get(merge_key))
+            ]
         elif position is None:
             result.append(_without_directives(item))
         else:
-            merged = _merge_map(result[position], item, path + (ITEM,), keys)
+            merged = _merge_map(result[position], item, (*path, ITEM), keys)
             if not isinstance(merged, _Deleted):
                 result[position] = merged
     return result
@@ -191,9 +194,7 @@ def _ordered(items: list[Any], order: list[Any], merge_key: str | None) -> list[
 def _without_directives(value: Any) -> Any:
     if isinstance(value, dict):
         return {
-            key: _without_directives(item)
-            for key, item in value.items()
-            if not key.startswith("$")
+            key: _without_directives(item) for key, item in value.items() if not key.startswith("$")
         }
     if isinstance(value, list):
         return [_without_directives(item) for item in value]

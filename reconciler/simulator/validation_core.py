@@ -5,10 +5,8 @@ with the value printed the way Go's ``fmt`` prints it (``"x"`` for strings,
 ``[]string{"a"}`` for string lists, ``0x0`` for a zero uint64). The helpers here
 build :class:`Cause` objects in that wording, and the validators cover what the
 project and its tests write: object metadata (names, labels, annotations,
-ownerReferences), Services, Leases, both Event APIs, EndpointSlices,
-Namespaces and Nodes. Time values are parsed with Go's layouts, because a
-MicroTime without exactly six fractional digits is a decode error (400), not a
-validation error (fidelity 10).
+ownerReferences), Services, Leases, both Event APIs, EndpointSlices, Pods,
+Namespaces and Nodes.
 """
 
 from __future__ import annotations
@@ -16,10 +14,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from calendar import monthrange
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from reconciler.simulator.errors import ApiError, Cause, invalid
@@ -369,16 +365,16 @@ def validate_object_meta_update(new: JsonObject, old: JsonObject) -> list[Cause]
     old_meta = old.get("metadata") or {}
     causes: list[Cause] = []
     if old_meta.get("deletionTimestamp"):
-        added = [
-            f
-            for f in new_meta.get("finalizers") or []
-            if f not in (old_meta.get("finalizers") or [])
-        ]
-        for finalizer in added:
+        added = sorted(
+            set(new_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+        )
+        if added:
+            listed = go_value(added)
             causes.append(
                 forbidden(
                     "metadata.finalizers",
-                    f"no new finalizers can be added if the object is being deleted, found new finalizers []string{{{go_quote(finalizer)}}}",
+                    "no new finalizers can be added if the object is being deleted, found new "
+                    f"finalizers {listed}",
                 )
             )
     if (new_meta.get("generation") or 0) < (old_meta.get("generation") or 0):
@@ -394,132 +390,6 @@ def validate_object_meta_update(new: JsonObject, old: JsonObject) -> list[Cause]
     causes += validate_annotations(new_meta.get("annotations"), "metadata.annotations")
     causes += validate_owner_references(new_meta.get("ownerReferences"), "metadata.ownerReferences")
     return causes
-
-
-# --- Go time layouts -------------------------------------------------------------------------
-
-MICRO_LAYOUT = "2006-01-02T15:04:05.000000Z07:00"
-SECONDS_LAYOUT = "2006-01-02T15:04:05Z07:00"
-
-
-class GoTimeError(ValueError):
-    """A time string Go's ``time.Parse`` refuses, with Go's message."""
-
-
-class _Cursor:
-    def __init__(self, value: str, layout: str) -> None:
-        self.value = value
-        self.layout = layout
-        self.rest = value
-
-    def fail(self, element: str, rest: str | None = None) -> GoTimeError:
-        remaining = self.rest if rest is None else rest
-        return GoTimeError(
-            f"parsing time {go_quote(self.value)} as {go_quote(self.layout)}: "
-            f"cannot parse {go_quote(remaining)} as {go_quote(element)}"
-        )
-
-    def out_of_range(self, what: str) -> GoTimeError:
-        return GoTimeError(f"parsing time {go_quote(self.value)}: {what} out of range")
-
-    def literal(self, text: str) -> None:
-        if not self.rest.startswith(text):
-            raise self.fail(text)
-        self.rest = self.rest[len(text) :]
-
-    def number(self, element: str, *, fixed: bool, low: int, high: int, what: str) -> int:
-        digits = self.rest[:2]
-        if not digits[:1].isdigit():
-            raise self.fail(element)
-        if not digits[1:2].isdigit():
-            if fixed:
-                raise self.fail(element)
-            digits = digits[:1]
-        number = int(digits)
-        self.rest = self.rest[len(digits) :]
-        if not low <= number <= high:
-            raise self.out_of_range(what)
-        return number
-
-
-def parse_go_time(value: str, *, micro: bool) -> datetime:
-    """Go's ``time.Parse`` with ``RFC3339Micro`` (MicroTime) or ``RFC3339`` (Time)."""
-    cursor = _Cursor(value, MICRO_LAYOUT if micro else SECONDS_LAYOUT)
-    if len(cursor.rest) < 4 or not cursor.rest[:4].isdigit():
-        raise cursor.fail("2006")
-    year = int(cursor.rest[:4])
-    cursor.rest = cursor.rest[4:]
-    cursor.literal("-")
-    month = cursor.number("01", fixed=True, low=1, high=12, what="month")
-    cursor.literal("-")
-    day = cursor.number("02", fixed=True, low=0, high=99, what="day")
-    cursor.literal("T")
-    hour = cursor.number("15", fixed=False, low=0, high=23, what="hour")
-    cursor.literal(":")
-    minute = cursor.number("04", fixed=True, low=0, high=59, what="minute")
-    cursor.literal(":")
-    second = cursor.number("05", fixed=True, low=0, high=59, what="second")
-    microsecond = _fraction(cursor, micro=micro)
-    offset = _zone(cursor)
-    if cursor.rest:
-        raise GoTimeError(f"parsing time {go_quote(value)}: extra text: {go_quote(cursor.rest)}")
-    if not 1 <= day <= monthrange(year, month)[1]:
-        raise cursor.out_of_range("day")
-    moment = datetime(year, month, day, hour, minute, second, microsecond, tzinfo=offset)
-    return moment.astimezone(UTC)
-
-
-def _fraction(cursor: _Cursor, *, micro: bool) -> int:
-    rest = cursor.rest
-    if micro:
-        if len(rest) < 7 or rest[0] not in ".," or not rest[1:7].isdigit():
-            raise cursor.fail(".000000")
-        cursor.rest = rest[7:]
-        return int(rest[1:7])
-    if len(rest) >= 2 and rest[0] in ".," and rest[1].isdigit():
-        end = 2
-        while end < len(rest) and rest[end].isdigit():
-            end += 1
-        cursor.rest = rest[end:]
-        return int(rest[1:end][:6].ljust(6, "0"))
-    return 0
-
-
-def _zone(cursor: _Cursor) -> timezone:
-    rest = cursor.rest
-    if rest.startswith("Z"):
-        cursor.rest = rest[1:]
-        return UTC
-    if len(rest) < 6 or rest[3] != ":" or rest[0] not in "+-":
-        raise cursor.fail("Z07:00")
-    if not (rest[1:3].isdigit() and rest[4:6].isdigit()):
-        raise cursor.fail("Z07:00")
-    hours, minutes = int(rest[1:3]), int(rest[4:6])
-    if hours > 24:
-        raise cursor.out_of_range("time zone offset hour")
-    if minutes > 60:
-        raise cursor.out_of_range("time zone offset minute")
-    cursor.rest = rest[6:]
-    sign = -1 if rest[0] == "-" else 1
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def format_micro_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def format_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def decode_error(obj: Mapping[str, Any], kind: ResourceKind, detail: str) -> ApiError:
-    """The 400 the decoder answers: ``Lease in version "v1" cannot be handled as a Lease: ...``."""
-    version = str(obj.get("apiVersion") or kind.storage_version).rsplit("/", 1)[-1]
-    return ApiError(
-        400,
-        "BadRequest",
-        f'{kind.kind} in version "{version}" cannot be handled as a {kind.kind}: {detail}',
-    )
 
 
 # --- Services --------------------------------------------------------------------------------
@@ -988,7 +858,7 @@ def _legacy_event_causes(view: JsonObject, *, controller_field: str) -> list[Cau
 
 
 def validate_event(kind: ResourceKind, event: JsonObject, old: JsonObject | None) -> list[Cause]:
-    """``ValidateEventCreate``/``ValidateEventUpdate``: lax for core/v1, strict for events.k8s.io."""
+    """``ValidateEventCreate`` and ``...Update``: lax for core/v1, strict for events.k8s.io."""
     view = _event_view(kind, event)
     controller_field = "reportingController" if kind is EVENTS else "reportingComponent"
     causes = _legacy_event_causes(view, controller_field=controller_field)
@@ -996,8 +866,6 @@ def validate_event(kind: ResourceKind, event: JsonObject, old: JsonObject | None
         return causes
     if old is None:
         causes += validate_object_meta(event, namespaced=True)
-    else:
-        causes += validate_object_meta_update(event, old)
     causes += _event_series(view, old and _event_view(kind, old))
     if old is not None:
         return causes + _event_immutables(view, _event_view(kind, old))

@@ -25,6 +25,7 @@ from typing import Any, Final
 from reconciler.simulator.errors import ApiError, Cause
 from reconciler.simulator.resources import ResourceKind
 from reconciler.simulator.validation_core import (
+    GoLiteral,
     duplicate,
     go_quote,
     invalid_value,
@@ -194,7 +195,10 @@ _SERVICE_ENTRY_SPEC: Schema = {
     },
     "rules": (
         ("only one of WorkloadSelector or Endpoints can be set", _one_of_selector_or_endpoints),
-        ("CIDR addresses are allowed only for NONE/STATIC resolution types", _cidr_only_when_static),
+        (
+            "CIDR addresses are allowed only for NONE/STATIC resolution types",
+            _cidr_only_when_static,
+        ),
         ("NONE mode cannot set endpoints", _none_without_endpoints),
         ("DNS_ROUND_ROBIN mode cannot have multiple endpoints", _round_robin_single_endpoint),
     ),
@@ -243,7 +247,11 @@ _STATUS: Schema = {
 
 
 def _root(spec: Schema) -> Schema:
-    return {"type": "object", "required": ("spec",), "properties": {"spec": spec, "status": _STATUS}}
+    return {
+        "type": "object",
+        "required": ("spec",),
+        "properties": {"spec": spec, "status": _STATUS},
+    }
 
 
 SCHEMAS: Mapping[str, Schema] = {
@@ -424,7 +432,9 @@ def _object_errors(value: JsonObject, schema: Schema, path: str) -> list[Cause]:
         for key, item in value.items():
             if key not in properties:
                 causes += schema_errors(item, extra, _join(path, key))
-    causes += [required(_join(path, name)) for name in schema.get("required", ()) if name not in value]
+    causes += [
+        required(_join(path, name)) for name in schema.get("required", ()) if name not in value
+    ]
     for key, item in value.items():
         if key in properties:
             causes += schema_errors(item, properties[key], _join(path, key))
@@ -452,9 +462,7 @@ def list_map_errors(value: Any, schema: Schema, path: str) -> list[Cause]:
     return causes
 
 
-def _go_map_literal(identity: dict[str, Any]) -> Any:
-    from reconciler.simulator.validation_core import GoLiteral
-
+def _go_map_literal(identity: dict[str, Any]) -> GoLiteral:
     entries = ", ".join(
         f"{go_quote(k)}:{go_quote(v) if isinstance(v, str) else v}" for k, v in identity.items()
     )
@@ -462,8 +470,6 @@ def _go_map_literal(identity: dict[str, Any]) -> Any:
 
 
 # --- CEL rules -------------------------------------------------------------------------------
-
-_CEL_TYPE = {"object": "object", "array": "array", "string": "string", "integer": "integer"}
 
 
 def rule_errors(value: Any, schema: Schema, path: str) -> list[Cause]:
@@ -557,7 +563,9 @@ def _service_entry_errors(spec: JsonObject) -> list[str]:
     numbers: set[int] = set()
     for port in spec.get("ports") or []:
         if port.get("name") in names:
-            errors.append(f"service entry port name {go_quote(str(port.get('name')))} already defined")
+            errors.append(
+                f"service entry port name {go_quote(str(port.get('name')))} already defined"
+            )
         if port.get("number") in numbers:
             errors.append(f"service entry port {port.get('number')} already defined")
         names.add(str(port.get("name")))

@@ -362,8 +362,9 @@ def test_scheme_defaults(spec: dict[str, Any], expected: dict[str, Any], ips: Ip
         (
             {"ports": [{"port": 80, "name": "a"}, {"port": 80, "name": "b"}]},
             "spec.ports[1]",
-            'Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", AppProtocol:(*string)(nil), '
-            'Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}',
+            'Duplicate value: core.ServicePort{Name:"", Protocol:"TCP", '
+            "AppProtocol:(*string)(nil), Port:80, "
+            'TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:""}, NodePort:0}',
         ),
         (
             {"ports": [{"port": 0}]},
@@ -396,7 +397,8 @@ def test_scheme_defaults(spec: dict[str, Any], expected: dict[str, Any], ips: Ip
         (
             {"ports": [{"port": 80}], "clusterIP": "not-an-ip"},
             "spec.clusterIPs[0]",
-            'Invalid value: "not-an-ip": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+            'Invalid value: "not-an-ip": must be a valid IP address, '
+            "(e.g. 10.9.8.7 or 2001:db8::ffff)",
         ),
     ],
     ids=[

@@ -94,7 +94,11 @@ SERVICE_ENTRY = exchange("07-serviceentry-patch-apply-dryrun.json", 0)["response
 def test_a_spec_change_bumps_the_generation() -> None:
     recorded = exchange("07-serviceentry-patch-apply-dryrun.json", 1)
 
-    updated = write(SERVICE_ENTRIES, merge(SERVICE_ENTRIES, SERVICE_ENTRY, recorded["request"]["body"]), SERVICE_ENTRY)
+    updated = write(
+        SERVICE_ENTRIES,
+        merge(SERVICE_ENTRIES, SERVICE_ENTRY, recorded["request"]["body"]),
+        SERVICE_ENTRY,
+    )
 
     assert masked(updated) == masked(recorded["response"]["body"])
 
@@ -103,7 +107,9 @@ def test_a_metadata_only_change_keeps_the_generation() -> None:
     stored = exchange("05b-watch-serviceentries.json", 2)["response"]["body"]
     recorded = exchange("05b-watch-serviceentries.json", 3)
 
-    updated = write(SERVICE_ENTRIES, merge(SERVICE_ENTRIES, stored, recorded["request"]["body"]), stored)
+    updated = write(
+        SERVICE_ENTRIES, merge(SERVICE_ENTRIES, stored, recorded["request"]["body"]), stored
+    )
 
     assert masked(updated) == masked(recorded["response"]["body"])
 
@@ -118,25 +124,36 @@ def test_a_client_cannot_set_the_generation() -> None:
 def test_endpoint_slices_count_label_changes_as_generation_changes() -> None:
     slice_ = write(
         ENDPOINT_SLICES,
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": "s", "namespace": "ns"}, "addressType": "IPv4"},
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "addressType": "IPv4",
+        },
     )
     relabelled = copy.deepcopy(slice_)
     relabelled["metadata"]["labels"] = {"a": "b"}
     annotated = copy.deepcopy(slice_)
     annotated["metadata"]["annotations"] = {"a": "b"}
 
-    assert (slice_["endpoints"], slice_["ports"], slice_["metadata"]["generation"]) == (None, None, 1)
+    assert (slice_["endpoints"], slice_["ports"], slice_["metadata"]["generation"]) == (
+        None,
+        None,
+        1,
+    )
     assert write(ENDPOINT_SLICES, relabelled, slice_)["metadata"]["generation"] == 2
     assert write(ENDPOINT_SLICES, annotated, slice_)["metadata"]["generation"] == 1
 
 
-def test_built_in_kinds_without_generation_get_none() -> None:
-    service = write(SERVICES, {"metadata": {"name": "s", "namespace": "ns", "generation": 3},
-                               "spec": {"ports": [{"port": 80}]}})
-    updated = write(SERVICES, {**service, "spec": {**service["spec"], "selector": {"a": "b"}}}, service)
+def test_built_in_kinds_without_generation_do_not_count_changes() -> None:
+    service = write(
+        SERVICES, {"metadata": {"name": "s", "namespace": "ns"}, "spec": {"ports": [{"port": 80}]}}
+    )
+    changed = copy.deepcopy(service)
+    changed["spec"]["selector"] = {"a": "b"}
+    changed["metadata"]["generation"] = 5
 
-    assert "generation" not in updated["metadata"]
+    assert "generation" not in write(SERVICES, changed, service)["metadata"]
 
 
 # --- status subresource ----------------------------------------------------------------------
@@ -167,7 +184,9 @@ def test_a_pod_status_write_keeps_the_spec_and_owner_references() -> None:
     recorded = exchange("03-endpointslices-controller.json", 2)
     patched = merge(PODS, pod, recorded["request"]["body"])
     patched["spec"]["nodeName"] = "elsewhere"
-    patched["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "X", "name": "x", "uid": "1"}]
+    patched["metadata"]["ownerReferences"] = [
+        {"apiVersion": "v1", "kind": "X", "name": "x", "uid": "1"}
+    ]
 
     updated = write(PODS, patched, pod, subresource="status")
 
@@ -185,9 +204,12 @@ def test_a_spec_write_keeps_a_pods_status() -> None:
 
 
 def test_a_node_keeps_the_status_it_is_created_with() -> None:
-    node = {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": "fake-node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    node = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": "fake-node-1", "labels": {"topology.kubernetes.io/zone": "zone-a"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
 
     created = write(NODES, node)
 
@@ -220,26 +242,55 @@ def test_a_pod_create_gets_the_recorded_admission_and_registry_defaults() -> Non
     ids=["nothing", "limits-only", "requests-only", "requests-below-limits"],
 )
 def test_pod_qos_class(resources: dict[str, Any], qos: str) -> None:
-    body = {"metadata": {"name": "p", "namespace": "ns"},
-            "spec": {"containers": [{"name": "c", "image": "i:1", "resources": resources}]}}
+    body = {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"containers": [{"name": "c", "image": "i:1", "resources": resources}]},
+    }
 
     assert write(PODS, body)["status"]["qosClass"] == qos
 
 
 @pytest.mark.parametrize(
     ("image", "policy"),
-    [("app", "Always"), ("app:latest", "Always"), ("registry:5000/app", "Always"),
-     ("app:1", "IfNotPresent"), ("app@sha256:abc", "IfNotPresent")],
+    [
+        ("app", "Always"),
+        ("app:latest", "Always"),
+        ("registry:5000/app", "Always"),
+        ("app:1", "IfNotPresent"),
+        ("app@sha256:abc", "IfNotPresent"),
+    ],
 )
 def test_image_pull_policy_default(image: str, policy: str) -> None:
-    body = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{"name": "c", "image": image}]}}
+    body = {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"containers": [{"name": "c", "image": image}]},
+    }
 
     assert write(PODS, body)["spec"]["containers"][0]["imagePullPolicy"] == policy
 
 
 def test_a_pods_spec_is_mostly_immutable() -> None:
     pod = exchange("03-endpointslices-controller.json", 1)["response"]["body"]
-    new_image = merge(PODS, pod, {"spec": {"containers": [{"name": "app", "image": "app:2", "ports": pod["spec"]["containers"][0]["ports"], "resources": {}, "volumeMounts": pod["spec"]["containers"][0]["volumeMounts"], "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}]}})
+    new_image = merge(
+        PODS,
+        pod,
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "app:2",
+                        "ports": pod["spec"]["containers"][0]["ports"],
+                        "resources": {},
+                        "volumeMounts": pod["spec"]["containers"][0]["volumeMounts"],
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File",
+                        "imagePullPolicy": "IfNotPresent",
+                    }
+                ]
+            }
+        },
+    )
     new_node = merge(PODS, pod, {"spec": {"nodeName": "other"}})
 
     assert write(PODS, new_image, pod)["spec"]["containers"][0]["image"] == "app:2"
@@ -251,7 +302,10 @@ def test_a_pods_spec_is_mostly_immutable() -> None:
 
 def test_a_pod_needs_containers_with_images() -> None:
     with pytest.raises(ApiError) as caught:
-        write(PODS, {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{"name": "c"}]}})
+        write(
+            PODS,
+            {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"containers": [{"name": "c"}]}},
+        )
 
     assert caught.value.message == 'Pod "p" is invalid: spec.containers[0].image: Required value'
 
@@ -267,10 +321,14 @@ def test_identity_and_creation_stamps_come_from_storage() -> None:
     updated = write(SERVICE_ENTRIES, new, SERVICE_ENTRY)
 
     assert updated["metadata"]["uid"] == SERVICE_ENTRY["metadata"]["uid"]
-    assert updated["metadata"]["creationTimestamp"] == SERVICE_ENTRY["metadata"]["creationTimestamp"]
+    assert (
+        updated["metadata"]["creationTimestamp"] == SERVICE_ENTRY["metadata"]["creationTimestamp"]
+    )
 
 
-@pytest.mark.parametrize(("field", "value"), [("name", "other"), ("namespace", "other"), ("uid", "x")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("name", "other"), ("namespace", "other"), ("uid", "x")]
+)
 def test_identity_cannot_change(field: str, value: str) -> None:
     new = copy.deepcopy(SERVICE_ENTRY)
     new["metadata"][field] = value
@@ -314,8 +372,13 @@ def test_namespace_finalizers_change_only_through_finalize() -> None:
 
 
 def test_nulls_sent_to_built_in_kinds_vanish() -> None:
-    service = write(SERVICES, {"metadata": {"name": "s", "namespace": "ns", "labels": None},
-                               "spec": {"ports": [{"port": 80, "name": None}], "selector": None}})
+    service = write(
+        SERVICES,
+        {
+            "metadata": {"name": "s", "namespace": "ns", "labels": None},
+            "spec": {"ports": [{"port": 80, "name": None}], "selector": None},
+        },
+    )
 
     assert "labels" not in service["metadata"]
     assert service["spec"]["ports"][0] == {"port": 80, "protocol": "TCP", "targetPort": 80}

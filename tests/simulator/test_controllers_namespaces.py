@@ -80,7 +80,7 @@ def start_termination(store: Store, name: str) -> None:
     assert namespace is not None
     namespace["metadata"]["deletionTimestamp"] = "2026-11-29T05:16:26Z"
     namespace["status"] = {"phase": "Terminating"}
-    store.update_keeping(NAMESPACES, namespace)
+    store.update(NAMESPACES, namespace)
 
 
 def content(store: Store, namespace: str) -> list[str]:

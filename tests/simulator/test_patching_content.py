@@ -17,7 +17,6 @@ import pytest
 
 from reconciler.simulator.errors import ApiError
 from reconciler.simulator.patching import (
-    APPLY_PATCH,
     JSON_PATCH,
     MERGE_PATCH,
     STRATEGIC_MERGE_PATCH,
@@ -405,4 +404,3 @@ def test_only_apply_may_patch_a_missing_object() -> None:
             field_manager="test",
             force=False,
         )
-    assert APPLY_PATCH == "application/apply-patch+yaml"

@@ -35,7 +35,6 @@ from typing import Any, Literal
 
 from reconciler.simulator.resources import (
     ALL_KINDS,
-    NAMESPACES,
     PODS,
     ResourceKind,
     storage_key_for_kind,
@@ -56,19 +55,6 @@ _log = logging.getLogger(__name__)
 
 def _rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def registry_update(store: Store, kind: ResourceKind, obj: JsonObject) -> JsonObject:
-    """Store an update; an object being deleted goes once nothing holds it any more.
-
-    What holds it: finalizers, a pod's unfinished grace period, a namespace's
-    ``spec.finalizers``.
-    """
-    meta = obj["metadata"]
-    held = bool(meta.get("deletionGracePeriodSeconds")) or (
-        kind is NAMESPACES and bool((obj.get("spec") or {}).get("finalizers"))
-    )
-    return store.update_keeping(kind, obj) if held else store.update(kind, obj)
 
 
 def _pod_grace_period(pod: Mapping[str, Any], requested: int | None) -> int:
@@ -119,7 +105,7 @@ def delete_object(
     meta["finalizers"] = finalizers
     if not finalizers:
         del meta["finalizers"]
-    registry_update(store, kind, current)
+    store.update(kind, current)
     return False
 
 
@@ -398,7 +384,7 @@ class GarbageCollector:
             del meta["ownerReferences"]
         if "managedFields" in meta:
             meta["managedFields"] = _without_owner_fields(meta["managedFields"], uids)
-        registry_update(self._store, node.kind, current)
+        self._store.update(node.kind, current)
 
     def _remove_finalizer(self, node: _Node, finalizer: str) -> None:
         current = self._store.get(node.kind, node.namespace, node.name)
@@ -408,4 +394,4 @@ class GarbageCollector:
         meta["finalizers"] = [f for f in meta.get("finalizers") or [] if f != finalizer]
         if not meta["finalizers"]:
             del meta["finalizers"]
-        registry_update(self._store, node.kind, current)
+        self._store.update(node.kind, current)

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.simulator.controllers.garbage import delete_object, registry_update
+from reconciler.simulator.controllers.garbage import delete_object
 from reconciler.simulator.resources import ALL_KINDS, NAMESPACES, PODS, ResourceKind
 from reconciler.simulator.store import JsonObject, Store, Subscription, WatchRecord, now_rfc3339
 
@@ -185,13 +185,13 @@ class NamespaceController:
         conditions = updated_conditions(status.get("conditions") or [], remaining)
         if conditions != status.get("conditions"):
             status["conditions"] = conditions
-            namespace = registry_update(self._store, NAMESPACES, namespace)
+            namespace = self._store.update(NAMESPACES, namespace)
         if remaining.resources:
             return
         namespace["spec"]["finalizers"] = [
             f for f in namespace["spec"]["finalizers"] if f != NAMESPACE_FINALIZER
         ]
-        registry_update(self._store, NAMESPACES, namespace)
+        self._store.update(NAMESPACES, namespace)
 
     def _delete_content(self, namespace: str) -> Remaining:
         """Delete everything in the namespace; what is left, held by finalizers."""

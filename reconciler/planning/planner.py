@@ -1,0 +1,285 @@
+"""The planner: cached state in, one frozen action per object out.
+
+Pure by construction (STYLE.md, point 1): no I/O, no logging, no metrics, no
+clock. Time comes in as arguments (``now``, monotonic seconds, for the
+mass-removal guard; ``now_timestamp``, RFC 3339, for condition times) and the
+guard's memory (``held_since``) is kept by the caller, so the same inputs
+always give the same plan and tests need no clock.
+
+Each entry point answers None when the object is not managed, or is managed
+and already right (steady state plans nothing); otherwise one action: a write,
+or a :class:`~reconciler.planning.plans.NoWrite` that says why not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry
+from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning import guard
+from reconciler.planning.desired import (
+    SERVICE_NAME_LABEL,
+    default_family,
+    parse_ip_family,
+    pods_by_address,
+    ready_addresses,
+)
+from reconciler.planning.endpoints import rebuild_endpoints
+from reconciler.planning.health import (
+    current_health,
+    health_checks_enabled,
+    health_flip,
+    with_health,
+)
+from reconciler.planning.limits import address_violation, endpoint_violations
+from reconciler.planning.plans import (
+    Action,
+    DriftReason,
+    EndpointChange,
+    NoWrite,
+    Plan,
+    SetWorkloadEntryHealth,
+    UpdateServiceEntryEndpoints,
+    UpdateWorkloadEntryAddress,
+    Verdict,
+)
+from reconciler.planning.references import IP_FAMILY_ANNOTATION
+from reconciler.planning.scope import (
+    PodTarget,
+    Refusal,
+    service_entry_scope,
+    workload_entry_scope,
+)
+from reconciler.planning.settings import PlanningSettings
+from reconciler.planning.view import ClusterView
+
+
+def plan(
+    keys: Iterable[ObjectKey],
+    *,
+    view: ClusterView,
+    settings: PlanningSettings,
+    now: float,
+    now_timestamp: str,
+    held_since: Mapping[ObjectKey, float],
+) -> Plan:
+    """Actions for the ServiceEntries and WorkloadEntries named by ``keys``, ordered by key.
+
+    Keys of other kinds, and of objects absent from the view, plan nothing.
+    """
+    actions: list[Action] = []
+    for key in sorted(set(keys)):
+        action: Action | None = None
+        if key.kind is Kind.SERVICE_ENTRY:
+            entry = view.service_entry(key.namespace, key.name)
+            if entry is not None:
+                action = plan_service_entry(
+                    entry, view=view, settings=settings, now=now, held_since=held_since
+                )
+        elif key.kind is Kind.WORKLOAD_ENTRY:
+            workload = view.workload_entry(key.namespace, key.name)
+            if workload is not None:
+                action = plan_workload_entry(
+                    workload,
+                    view=view,
+                    settings=settings,
+                    now=now,
+                    now_timestamp=now_timestamp,
+                    held_since=held_since,
+                )
+        if action is not None:
+            actions.append(action)
+    return Plan(tuple(actions))
+
+
+def plan_service_entry(
+    entry: ServiceEntry,
+    *,
+    view: ClusterView,
+    settings: PlanningSettings,
+    now: float,
+    held_since: Mapping[ObjectKey, float],
+) -> Action | None:
+    """Keep a managed STATIC ServiceEntry's endpoints equal to its pods' ready addresses."""
+    key = service_entry_key(entry)
+    target = service_entry_scope(entry, view=view, settings=settings)
+    if target is None:
+        return None
+    if isinstance(target, Refusal):
+        return NoWrite(key, target.verdict, target.message)
+    family = _service_entry_family(entry, target.service)
+    if isinstance(family, Refusal):
+        return NoWrite(key, family.verdict, family.message)
+    service = target.service.metadata
+    slices = view.slices_of(service.namespace, service.name)
+    wanted = ready_addresses(slices, family=family)
+    if target.pod is not None:
+        wanted = {target.pod: wanted[target.pod]} if target.pod in wanted else {}
+    before = entry.spec.endpoints or ()
+    outcome = rebuild_endpoints(
+        before,
+        wanted=wanted,
+        entry_ports=entry.spec.ports or (),
+        known_pods=pods_by_address(slices),
+    )
+    if not outcome.rewritten:
+        return None
+    violations = endpoint_violations(outcome.after)
+    if violations:
+        return NoWrite(key, Verdict.REFUSED, "; ".join(violations), changes=outcome.changes)
+    if guard.is_mass_removal(outcome.changes, before_count=len(before)):
+        since = guard.held_since(since=held_since.get(key), now=now, grace=settings.removal_grace)
+        if since is not None:
+            message = _held_message(outcome.changes, before_count=len(before), settings=settings)
+            return NoWrite(key, Verdict.HELD, message, changes=outcome.changes, since=since)
+    return UpdateServiceEntryEndpoints(
+        key=key,
+        resource_version=entry.metadata.resource_version,
+        before=before,
+        after=outcome.after,
+        changes=outcome.changes,
+    )
+
+
+def plan_workload_entry(
+    entry: WorkloadEntry,
+    *,
+    view: ClusterView,
+    settings: PlanningSettings,
+    now: float,
+    now_timestamp: str,
+    held_since: Mapping[ObjectKey, float],
+) -> Action | None:
+    """Keep a managed WorkloadEntry's address (and, if asked, its health) on its pod.
+
+    ``now`` and ``held_since`` are taken so every entry point is called alike;
+    a WorkloadEntry's address is never removed, so the guard has nothing to hold.
+    """
+    del now, held_since
+    key = workload_entry_key(entry)
+    target = workload_entry_scope(entry, view=view, settings=settings)
+    if target is None:
+        return None
+    if isinstance(target, Refusal):
+        return NoWrite(key, target.verdict, target.message)
+    address = _pod_address(entry, target, view=view)
+    if isinstance(address, Refusal):
+        return NoWrite(key, address.verdict, address.message)
+    if address is None:
+        return _without_address(entry, target, now_timestamp=now_timestamp)
+    violation = address_violation(address)
+    if violation is not None:
+        return NoWrite(key, Verdict.REFUSED, f"pod {target.pod}: {violation}")
+    health = _health_write(
+        entry,
+        healthy=True,
+        message=f"pod {target.pod} is ready at {address}",
+        now_timestamp=now_timestamp,
+    )
+    current = entry.spec.address
+    if current == address:
+        return health
+    reason = DriftReason.STALE if current else DriftReason.MISSING
+    return UpdateWorkloadEntryAddress(
+        key=key,
+        resource_version=entry.metadata.resource_version,
+        pod=target.pod,
+        before=current,
+        after=address,
+        changes=(EndpointChange(target.pod, reason, before=current, after=address),),
+        health=health,
+    )
+
+
+def service_entry_key(entry: ServiceEntry) -> ObjectKey:
+    return ObjectKey(Kind.SERVICE_ENTRY, entry.metadata.namespace, entry.metadata.name)
+
+
+def workload_entry_key(entry: WorkloadEntry) -> ObjectKey:
+    return ObjectKey(Kind.WORKLOAD_ENTRY, entry.metadata.namespace, entry.metadata.name)
+
+
+def _service_entry_family(entry: ServiceEntry, service: Service) -> str | Refusal:
+    """The entry's ``ip-family`` annotation, else the Service's, else from its ``ipFamilies``."""
+    for source in (entry.metadata.annotations, service.metadata.annotations):
+        explicit = _explicit_family(source)
+        if explicit is not None:
+            return explicit
+    return default_family((service,))
+
+
+def _explicit_family(annotations: Mapping[str, str]) -> str | Refusal | None:
+    value = annotations.get(IP_FAMILY_ANNOTATION)
+    if value is None:
+        return None
+    family = parse_ip_family(value)
+    if family is None:
+        return Refusal(Verdict.REFUSED, f"{IP_FAMILY_ANNOTATION}: {value!r} is not IPv4 or IPv6")
+    return family
+
+
+def _pod_address(
+    entry: WorkloadEntry, target: PodTarget, *, view: ClusterView
+) -> str | Refusal | None:
+    """The pod's ready address of the chosen family, or None when it has none."""
+    slices = view.slices_with_pod(target.namespace, target.pod)
+    family = _explicit_family(entry.metadata.annotations)
+    if isinstance(family, Refusal):
+        return family
+    if family is None:
+        names = {s.metadata.labels.get(SERVICE_NAME_LABEL, "") for s in slices} - {""}
+        services = (view.service(target.namespace, name) for name in sorted(names))
+        family = default_family(service for service in services if service is not None)
+    found = ready_addresses(slices, family=family).get(target.pod)
+    return None if found is None else found.address
+
+
+def _without_address(entry: WorkloadEntry, target: PodTarget, *, now_timestamp: str) -> Action:
+    """No ready address: keep the address, report it missing, mark the entry unhealthy."""
+    current = entry.spec.address
+    change = EndpointChange(target.pod, DriftReason.MISSING, before=current, after=None)
+    message = (
+        f"pod {target.namespace}/{target.pod} has no ready address; "
+        f"the entry keeps {current or 'no address'}"
+    )
+    health = _health_write(
+        entry, healthy=False, message=message, now_timestamp=now_timestamp, changes=(change,)
+    )
+    if health is not None:
+        return health
+    return NoWrite(workload_entry_key(entry), Verdict.NO_ADDRESS, message, changes=(change,))
+
+
+def _health_write(
+    entry: WorkloadEntry,
+    *,
+    healthy: bool,
+    message: str,
+    now_timestamp: str,
+    changes: tuple[EndpointChange, ...] = (),
+) -> SetWorkloadEntryHealth | None:
+    """The status write that flips ``Healthy``, for entries with health checks enabled."""
+    if not health_checks_enabled(entry.metadata.annotations):
+        return None
+    after = health_flip(entry, healthy=healthy, message=message, now_timestamp=now_timestamp)
+    if after is None:
+        return None
+    return SetWorkloadEntryHealth(
+        key=workload_entry_key(entry),
+        resource_version=entry.metadata.resource_version,
+        before=current_health(entry),
+        after=after,
+        conditions=with_health(entry, after),
+        changes=changes,
+    )
+
+
+def _held_message(
+    changes: Iterable[EndpointChange], *, before_count: int, settings: PlanningSettings
+) -> str:
+    removed = sum(change.reason is DriftReason.EXTRA for change in changes)
+    return (
+        f"would remove {removed} of {before_count} endpoints and add none: held until this "
+        f"has lasted {settings.removal_grace:g}s"
+    )

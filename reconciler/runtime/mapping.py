@@ -1,0 +1,220 @@
+"""From a changed object to the keys of the objects to reconcile: pure functions.
+
+The controller reconciles by key, never by event (STYLE.md, point 4). A change
+to a primary object (a ServiceEntry, a WorkloadEntry, a headless Service that
+may be paired) asks for that object to be planned again; a change to a
+secondary object (an EndpointSlice, a Service, a Namespace) asks for every
+primary that reads it. This is controller-runtime's map function: the answer
+depends only on the old and new state of the changed object and on the
+cache's indexes (:class:`Links`), so it is tested with tables and no cluster.
+
+Both the old and the new state count: a pod that left a slice, a Service a
+slice no longer belongs to, a paired Service whose source annotation was
+removed, all still name someone who must be told. Mapping too widely costs
+one reconcile that plans nothing; mapping too narrowly leaves drift until the
+next resync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+from reconciler.models.projections import (
+    Endpoint,
+    EndpointSlice,
+    Namespace,
+    ObjectMeta,
+    Service,
+    ServiceEntry,
+    WorkloadEntry,
+)
+from reconciler.models.refs import Kind, NamespacedName, ObjectKey
+from reconciler.planning.references import SOURCE_ANNOTATION, parse_name_ref
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
+T = TypeVar("T")
+
+
+class Links(Protocol):
+    """The cache's answers the mapping needs: who refers to what."""
+
+    def service_entries_of_service(
+        self, namespace: str, service: str
+    ) -> Iterable[NamespacedName]: ...
+
+    def workload_entries_of_pod(self, namespace: str, pod: str) -> Iterable[NamespacedName]: ...
+
+    def slices_of(self, namespace: str, service: str) -> Sequence[EndpointSlice]: ...
+
+    def service_names_in(self, namespace: str) -> Iterable[str]: ...
+
+    def service_entry_names_in(self, namespace: str) -> Iterable[str]: ...
+
+    def workload_entry_names_in(self, namespace: str) -> Iterable[str]: ...
+
+
+def endpoint_pod(endpoint: Endpoint) -> str | None:
+    """The pod an endpoint stands for: its targetRef name, else its hostname (SPEC 3)."""
+    target = endpoint.target_ref.name if endpoint.target_ref is not None else None
+    return target or endpoint.hostname or None
+
+
+def slice_pods(endpoint_slice: EndpointSlice) -> Iterator[str]:
+    """The pod of every endpoint of the slice, in order (a pod may appear twice)."""
+    for endpoint in endpoint_slice.endpoints or ():
+        pod = endpoint_pod(endpoint)
+        if pod is not None:
+            yield pod
+
+
+def slice_service(endpoint_slice: EndpointSlice) -> str | None:
+    """The Service the slice belongs to (label ``kubernetes.io/service-name``)."""
+    return endpoint_slice.metadata.labels.get(SERVICE_NAME_LABEL) or None
+
+
+# -- one function per kind ---------------------------------------------------------------------
+
+
+def keys_for_endpoint_slice(
+    old: EndpointSlice | None, new: EndpointSlice | None, *, links: Links
+) -> set[ObjectKey]:
+    """The ServiceEntries of the slice's Service(s), and the WorkloadEntries of changed pods.
+
+    A WorkloadEntry follows one pod, so only pods whose endpoints differ
+    between the two states are mapped, unless the slice as a whole changed
+    meaning (its Service, its address type, its labels), which maps them all.
+    """
+    keys: set[ObjectKey] = set()
+    for state in (old, new):
+        service = None if state is None else slice_service(state)
+        if state is not None and service is not None:
+            keys.update(_service_entries_of(state.metadata.namespace, service, links))
+    namespace = _metadata(old, new).namespace
+    for pod in _changed_pods(old, new):
+        keys.update(_workload_entries_of(namespace, pod, links))
+    return keys
+
+
+def keys_for_service(old: Service | None, new: Service | None, *, links: Links) -> set[ObjectKey]:
+    """The Service itself, the entries that follow it, and the headless Service it pairs."""
+    metadata = _metadata(old, new)
+    namespace, name = metadata.namespace, metadata.name
+    keys = {ObjectKey(Kind.SERVICE, namespace, name)}
+    keys.update(_service_entries_of(namespace, name, links))
+    for endpoint_slice in links.slices_of(namespace, name):
+        for pod in slice_pods(endpoint_slice):
+            keys.update(_workload_entries_of(namespace, pod, links))
+    for state in (old, new):
+        source = None if state is None else _paired_source(state)
+        if source is not None:
+            keys.add(source)
+    return keys
+
+
+def keys_for_service_entry(old: ServiceEntry | None, new: ServiceEntry | None) -> set[ObjectKey]:
+    metadata = _metadata(old, new)
+    return {ObjectKey(Kind.SERVICE_ENTRY, metadata.namespace, metadata.name)}
+
+
+def keys_for_workload_entry(old: WorkloadEntry | None, new: WorkloadEntry | None) -> set[ObjectKey]:
+    metadata = _metadata(old, new)
+    return {ObjectKey(Kind.WORKLOAD_ENTRY, metadata.namespace, metadata.name)}
+
+
+def keys_for_namespace(
+    old: Namespace | None, new: Namespace | None, *, links: Links
+) -> set[ObjectKey]:
+    """Everything in the namespace when its labels or annotations (its opt-in) change."""
+    if _opt_in_state(old) == _opt_in_state(new):
+        return set()
+    namespace = _metadata(old, new).name
+    members = (
+        (Kind.SERVICE_ENTRY, links.service_entry_names_in(namespace)),
+        (Kind.WORKLOAD_ENTRY, links.workload_entry_names_in(namespace)),
+        (Kind.SERVICE, links.service_names_in(namespace)),
+    )
+    return {ObjectKey(kind, namespace, name) for kind, names in members for name in names}
+
+
+def keys_for_change(
+    kind: Kind, old: object | None, new: object | None, *, links: Links
+) -> set[ObjectKey]:
+    """Dispatch on the kind of the changed object."""
+    match kind:
+        case Kind.ENDPOINT_SLICE:
+            return keys_for_endpoint_slice(
+                _narrow(EndpointSlice, old), _narrow(EndpointSlice, new), links=links
+            )
+        case Kind.SERVICE:
+            return keys_for_service(_narrow(Service, old), _narrow(Service, new), links=links)
+        case Kind.SERVICE_ENTRY:
+            return keys_for_service_entry(_narrow(ServiceEntry, old), _narrow(ServiceEntry, new))
+        case Kind.WORKLOAD_ENTRY:
+            return keys_for_workload_entry(_narrow(WorkloadEntry, old), _narrow(WorkloadEntry, new))
+        case Kind.NAMESPACE:
+            return keys_for_namespace(_narrow(Namespace, old), _narrow(Namespace, new), links=links)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _narrow(expected: type[T], obj: object | None) -> T | None:
+    if obj is None or isinstance(obj, expected):
+        return obj
+    raise TypeError(f"expected {expected.__name__}, got {type(obj).__name__}")
+
+
+def _metadata(old: object | None, new: object | None) -> ObjectMeta:
+    state = new if new is not None else old
+    metadata = getattr(state, "metadata", None)
+    if not isinstance(metadata, ObjectMeta):
+        raise ValueError("a change needs an old or a new state")
+    return metadata
+
+
+def _service_entries_of(namespace: str, service: str, links: Links) -> Iterator[ObjectKey]:
+    for key in links.service_entries_of_service(namespace, service):
+        yield ObjectKey(Kind.SERVICE_ENTRY, key.namespace, key.name)
+
+
+def _workload_entries_of(namespace: str, pod: str, links: Links) -> Iterator[ObjectKey]:
+    for key in links.workload_entries_of_pod(namespace, pod):
+        yield ObjectKey(Kind.WORKLOAD_ENTRY, key.namespace, key.name)
+
+
+def _endpoints_by_pod(endpoint_slice: EndpointSlice | None) -> dict[str, list[Endpoint]]:
+    by_pod: dict[str, list[Endpoint]] = {}
+    for endpoint in () if endpoint_slice is None else endpoint_slice.endpoints or ():
+        pod = endpoint_pod(endpoint)
+        if pod is not None:
+            by_pod.setdefault(pod, []).append(endpoint)
+    return by_pod
+
+
+def _changed_pods(old: EndpointSlice | None, new: EndpointSlice | None) -> set[str]:
+    before, after = _endpoints_by_pod(old), _endpoints_by_pod(new)
+    same_meaning = (
+        old is not None
+        and new is not None
+        and old.address_type == new.address_type
+        and old.metadata.labels == new.metadata.labels
+    )
+    pods = before.keys() | after.keys()
+    if not same_meaning:
+        return pods
+    return {pod for pod in pods if before.get(pod) != after.get(pod)}
+
+
+def _paired_source(service: Service) -> ObjectKey | None:
+    """The headless Service a paired Service was made from (annotation ``.../source``)."""
+    value = service.metadata.annotations.get(SOURCE_ANNOTATION)
+    ref = None if value is None else parse_name_ref(value, own_namespace=service.metadata.namespace)
+    return None if ref is None else ObjectKey(Kind.SERVICE, ref.namespace, ref.name)
+
+
+def _opt_in_state(namespace: Namespace | None) -> tuple[dict[str, str], dict[str, str]]:
+    if namespace is None:
+        return {}, {}
+    return namespace.metadata.labels, namespace.metadata.annotations

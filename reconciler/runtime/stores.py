@@ -1,0 +1,179 @@
+"""A cache of one kind's projections, by namespace and name, with secondary indexes.
+
+This is the reflector's store of kube-rs and client-go's indexer, sized for a
+big cluster (SPEC section 8): the objects are the decoded projections
+themselves, never copies, and an index costs one dict slot per indexed value.
+An index maps ``(namespace, value)`` to the objects that name it (the Service
+an EndpointSlice belongs to, the pods its endpoints are), kept as nested dicts
+keyed by the strings the objects already hold. Most values name exactly one
+object (a pod is in one slice), so a single key is held as itself and only a
+value shared by several objects pays for a set.
+
+An index is a pure function of the object, so removing an object recomputes
+its values instead of remembering them. Everything here is synchronous: a
+change, including a whole relist, is applied before any other task can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic
+
+from reconciler.api.resources import P
+from reconciler.models.refs import NamespacedName
+
+IndexFunction = Callable[[P], Iterable[tuple[str, str]]]
+"""The ``(namespace, value)`` pairs an object is found under in one index."""
+
+_Holders = NamespacedName | set[NamespacedName]
+
+
+@dataclass(frozen=True, slots=True)
+class Change(Generic[P]):
+    """One object's state before and after; ``None`` on the side where it did not exist."""
+
+    old: P | None
+    new: P | None
+
+
+def key_of(obj: P) -> NamespacedName:
+    return NamespacedName(obj.metadata.namespace, obj.metadata.name)
+
+
+def is_unchanged(old: P, new: P) -> bool:
+    """Same resourceVersion means the same object; without one, compare the content."""
+    version = new.metadata.resource_version
+    if version:
+        return old.metadata.resource_version == version
+    return old == new
+
+
+class _Index(Generic[P]):
+    """``namespace -> value -> key(s)``, maintained from a pure function of the object."""
+
+    def __init__(self, values_of: IndexFunction[P]) -> None:
+        self._values_of = values_of
+        self._entries: dict[str, dict[str, _Holders]] = {}
+
+    def add(self, key: NamespacedName, obj: P) -> None:
+        for namespace, value in self._values_of(obj):
+            values = self._entries.setdefault(namespace, {})
+            holders = values.get(value)
+            if holders is None:
+                values[value] = key
+            elif isinstance(holders, set):
+                holders.add(key)
+            elif holders != key:
+                values[value] = {holders, key}
+
+    def discard(self, key: NamespacedName, obj: P) -> None:
+        for namespace, value in self._values_of(obj):
+            values = self._entries.get(namespace)
+            holders = None if values is None else values.get(value)
+            if values is None or holders is None:
+                continue
+            if isinstance(holders, set):
+                holders.discard(key)
+                if len(holders) == 1:
+                    values[value] = next(iter(holders))
+            elif holders == key:
+                del values[value]
+                if not values:
+                    del self._entries[namespace]
+
+    def lookup(self, namespace: str, value: str) -> tuple[NamespacedName, ...]:
+        holders = self._entries.get(namespace, {}).get(value)
+        if holders is None:
+            return ()
+        if isinstance(holders, set):
+            return tuple(sorted(holders))
+        return (holders,)
+
+
+class Store(Generic[P]):
+    """Projections of one kind by ``namespace/name`` (``""`` for cluster-scoped kinds)."""
+
+    def __init__(self, *, indexes: Mapping[str, IndexFunction[P]] | None = None) -> None:
+        self._objects: dict[str, dict[str, P]] = {}
+        self._indexes = {name: _Index(values_of) for name, values_of in (indexes or {}).items()}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[P]:
+        for objects in self._objects.values():
+            yield from objects.values()
+
+    def all_keys(self) -> Iterator[NamespacedName]:
+        for namespace, objects in self._objects.items():
+            for name in objects:
+                yield NamespacedName(namespace, name)
+
+    def get(self, namespace: str, name: str) -> P | None:
+        return self._objects.get(namespace, {}).get(name)
+
+    def in_namespace(self, namespace: str) -> Sequence[P]:
+        return tuple(self._objects.get(namespace, {}).values())
+
+    def names_in(self, namespace: str) -> Sequence[str]:
+        return tuple(self._objects.get(namespace, {}))
+
+    def indexed_keys(self, index: str, namespace: str, value: str) -> tuple[NamespacedName, ...]:
+        """Keys of the objects found under ``(namespace, value)`` in ``index``, sorted."""
+        return self._indexes[index].lookup(namespace, value)
+
+    def indexed(self, index: str, namespace: str, value: str) -> tuple[P, ...]:
+        """The objects found under ``(namespace, value)`` in ``index``, sorted by key."""
+        found = (self.get(*key) for key in self.indexed_keys(index, namespace, value))
+        return tuple(obj for obj in found if obj is not None)
+
+    def upsert(self, obj: P) -> P | None:
+        """Store ``obj`` in place of any object of the same name; return the one replaced."""
+        key = key_of(obj)
+        objects = self._objects.setdefault(key.namespace, {})
+        old = objects.get(key.name)
+        if old is not None:
+            self._unindex(key, old)
+        else:
+            self._count += 1
+        objects[key.name] = obj
+        for index in self._indexes.values():
+            index.add(key, obj)
+        return old
+
+    def remove(self, namespace: str, name: str) -> P | None:
+        """Forget the object; return it, or None if it was not there."""
+        objects = self._objects.get(namespace)
+        old = None if objects is None else objects.pop(name, None)
+        if objects is None or old is None:
+            return None
+        if not objects:
+            del self._objects[namespace]
+        self._count -= 1
+        self._unindex(NamespacedName(namespace, name), old)
+        return old
+
+    def replace(self, objects: Iterable[P]) -> list[Change[P]]:
+        """Make the contents exactly ``objects``; return what was added, changed or removed.
+
+        Objects whose resourceVersion did not change are left as they are, so a
+        relist of a quiet cluster reports nothing.
+        """
+        changes: list[Change[P]] = []
+        seen: set[NamespacedName] = set()
+        for obj in objects:
+            key = key_of(obj)
+            seen.add(key)
+            old = self.get(*key)
+            if old is None or not is_unchanged(old, obj):
+                self.upsert(obj)
+                changes.append(Change(old, obj))
+        for key in [key for key in self.all_keys() if key not in seen]:
+            changes.append(Change(self.remove(*key), None))
+        return changes
+
+    def _unindex(self, key: NamespacedName, obj: P) -> None:
+        for index in self._indexes.values():
+            index.discard(key, obj)
