@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from reconciler.planning.settings import PlanningSettings, parse_allow_cross_namespace
+
 ENV_PREFIX = "HEADLESS_RECONCILER_"
 
 S = TypeVar("S", bound=BaseSettings)
@@ -94,8 +96,9 @@ class RunSettings(ConnectionSettings, ScopeSettings):
     @classmethod
     def _split_pairs(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
+            value = (value,)
+        parse_allow_cross_namespace(value)
+        return tuple(value)
 
     @field_validator("paired_name_template")
     @classmethod
@@ -123,6 +126,15 @@ class RunSettings(ConnectionSettings, ScopeSettings):
             raise ValueError("--dry-run and --server-dry-run exclude each other")
         return self
 
+    def planning(self) -> PlanningSettings:
+        """What the pure planner needs from this configuration."""
+        return PlanningSettings(
+            cluster_domain=self.cluster_domain,
+            allow_cross_namespace=parse_allow_cross_namespace(self.allow_cross_namespace),
+            removal_grace=self.removal_grace_seconds,
+            namespaces=frozenset(self.namespaces),
+        )
+
 
 def build(settings_type: type[S], **flags: Any) -> S:
     """Settings from the given flags (None means "not given") over the environment.
@@ -141,7 +153,9 @@ def describe(error: ValidationError) -> str:
     first = error.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
     message = str(first.get("msg", "is invalid"))
-    message = message.removeprefix("Value error, ")
+    message = message.removeprefix("Value error, ").removeprefix(
+        flag_name(str(location[0])) + ": " if location else ""
+    )
     if not location:
         return f"{message}."
     field = location[0]

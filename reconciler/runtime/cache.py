@@ -153,6 +153,17 @@ class ClusterCache:
     def workload_entry(self, namespace: str, name: str) -> WorkloadEntry | None:
         return self.workload_entries.get(namespace, name)
 
+    def uid_of(self, key: ObjectKey) -> str:
+        """The cached object's uid (Events need it to show up in ``kubectl describe``)."""
+        stores: dict[Kind, Store[Any]] = {
+            Kind.SERVICE: self.services,
+            Kind.SERVICE_ENTRY: self.service_entries,
+            Kind.WORKLOAD_ENTRY: self.workload_entries,
+        }
+        store = stores.get(key.kind)
+        found = store.get(key.namespace, key.name) if store is not None else None
+        return found.metadata.uid if found is not None else ""
+
     # -- Links -------------------------------------------------------------------------------------
 
     def service_entries_of_service(self, namespace: str, service: str) -> Sequence[NamespacedName]:

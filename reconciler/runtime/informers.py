@@ -15,15 +15,15 @@ delays every later event of that resource.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from contextlib import aclosing
-from typing import Any, cast
+from typing import Any
 
 from reconciler.api.client import KubeClient
 from reconciler.api.resources import BY_KIND, Resource
 from reconciler.models.refs import Kind
 from reconciler.runtime.cache import ClusterCache
-from reconciler.watching import RestartObserver, Watcher, WatchEvent
+from reconciler.watching import RestartObserver, Watcher
 
 ChangeCallback = Callable[[Kind, Any, Any], None]
 """``on_change(kind, old, new)``: a projection of ``kind``, or None where it did not exist."""
@@ -60,7 +60,7 @@ class Informers:
             watch_timeout=self._watch_timeout,
             on_restart=self._on_restart,
         )
-        events = cast("AsyncGenerator[WatchEvent[Any], None]", watcher.events())
+        events = watcher.events()
         async with aclosing(events):
             async for event in events:
                 for change in self._cache.apply(kind, event):

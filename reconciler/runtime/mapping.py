@@ -98,7 +98,7 @@ def keys_for_endpoint_slice(
 
 
 def keys_for_service(old: Service | None, new: Service | None, *, links: Links) -> set[ObjectKey]:
-    """The Service itself, the entries that follow it, and the headless Service it pairs."""
+    """The Service itself, the entries that follow it, and (if paired) the Service it came from."""
     metadata = _metadata(old, new)
     namespace, name = metadata.namespace, metadata.name
     keys = {ObjectKey(Kind.SERVICE, namespace, name)}

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from enum import StrEnum
@@ -128,7 +128,7 @@ class Watcher(Generic[P]):
         self._on_restart = on_restart
         self._decoder = decoder_for(resource.projection)
 
-    async def events(self) -> AsyncIterator[WatchEvent[P]]:
+    async def events(self) -> AsyncGenerator[WatchEvent[P], None]:
         """The events, forever. Iterate under ``contextlib.aclosing`` to stop early."""
         resource_version: str | None = None
         while True:

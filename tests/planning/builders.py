@@ -197,6 +197,7 @@ def service_entry(
 def annotated_entry(
     service: str = "web",
     *,
+    name: str = "web-se",
     pod: str | None = None,
     namespace: str = NS,
     annotations: Mapping[str, str] | None = None,
@@ -210,6 +211,7 @@ def annotated_entry(
     if pod is not None:
         all_annotations[POD_ANNOTATION] = pod
     return service_entry(
+        name,
         namespace=namespace,
         annotations=all_annotations,
         endpoints=endpoints,

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reconciler.models.projections import WorkloadSpec
-from reconciler.planning.plans import DriftReason, EndpointChange, UpdateServiceEntryEndpoints
+from reconciler.planning.plans import (
+    Action,
+    DriftReason,
+    EndpointChange,
+    UpdateServiceEntryEndpoints,
+)
 from reconciler.planning.references import POD_NAME_LABEL
+from reconciler.planning.settings import PlanningSettings
 
 from .builders import (
     annotated_entry,
@@ -21,15 +29,25 @@ from .conftest import Cached, FakeView
 PODS = {"web-0": "10.0.0.1", "web-1": "10.0.0.2"}
 
 
-def planned(objects: list[Cached], *endpoints: WorkloadSpec, **options: object) -> object:
+def planned(
+    objects: Sequence[Cached],
+    *endpoints: WorkloadSpec,
+    pod: str | None = None,
+    ports: dict[str, int] | None = None,
+) -> Action | None:
+    """The plan for an entry opted in by annotation, with the mass-removal guard off."""
     view = FakeView([namespace(), service(), *objects])
-    return plan_one(view, annotated_entry(endpoints=endpoints, **options))  # type: ignore[arg-type]
+    entry = annotated_entry(endpoints=endpoints, pod=pod, ports=ports)
+    return plan_one(view, entry, settings=PlanningSettings(removal_grace=0))
 
 
 def updated(
-    objects: list[Cached], *endpoints: WorkloadSpec, **options: object
+    objects: Sequence[Cached],
+    *endpoints: WorkloadSpec,
+    pod: str | None = None,
+    ports: dict[str, int] | None = None,
 ) -> UpdateServiceEntryEndpoints:
-    action = planned(objects, *endpoints, **options)
+    action = planned(objects, *endpoints, pod=pod, ports=ports)
     assert isinstance(action, UpdateServiceEntryEndpoints), action
     return action
 
@@ -84,7 +102,7 @@ def test_the_pod_name_label_wins_over_the_address() -> None:
     """An IP recycled from web-3 to web-1: web-3's fields must not follow the address."""
     existing = se_endpoint("10.0.0.2", "web-3", weight=7)
     action = updated([ready_slice({"web-1": "10.0.0.2"})], existing)
-    assert action.after == (se_endpoint("10.0.0.2", "web-1"),)
+    assert action.after == (se_endpoint("10.0.0.2", "web-1", ports={"http": 8080}),)
     assert action.changes == (
         EndpointChange("web-1", DriftReason.MISSING, before=None, after="10.0.0.2"),
         EndpointChange("web-3", DriftReason.EXTRA, before="10.0.0.2", after=None),

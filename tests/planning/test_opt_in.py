@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from reconciler.models.projections import Namespace, ObjectMeta, OwnerReference
+from reconciler.models.projections import (
+    Namespace,
+    ObjectMeta,
+    OwnerReference,
+    ServiceEntry,
+    WorkloadEntry,
+)
 from reconciler.planning.plans import (
     Action,
     NoWrite,
@@ -73,8 +79,12 @@ OTHER_WORLD: tuple[Cached, ...] = (
 )
 
 
-def host_entry(*hosts: str, **options: object) -> object:
-    return service_entry(hosts=hosts, endpoints=STALE, **options)  # type: ignore[arg-type]
+def host_entry(
+    *hosts: str, annotations: dict[str, str] | None = None, resolution: str = "STATIC"
+) -> ServiceEntry:
+    return service_entry(
+        hosts=hosts, endpoints=STALE, annotations=annotations, resolution=resolution
+    )
 
 
 SERVICE_ENTRY_RULES = [
@@ -191,11 +201,11 @@ SERVICE_ENTRY_RULES = [
 @pytest.mark.parametrize(("world", "entry", "expected", "settings"), SERVICE_ENTRY_RULES)
 def test_service_entry_opt_in(
     world: tuple[Cached, ...],
-    entry: object,
+    entry: ServiceEntry,
     expected: Expected,
     settings: PlanningSettings | None,
 ) -> None:
-    action = plan_one(FakeView(world), entry, settings=settings)  # type: ignore[arg-type]
+    action = plan_one(FakeView(world), entry, settings=settings)
     assert_outcome(action, expected, write_type=UpdateServiceEntryEndpoints)
 
 
@@ -245,11 +255,11 @@ WORKLOAD_ENTRY_RULES = [
 @pytest.mark.parametrize(("world", "entry", "expected", "settings"), WORKLOAD_ENTRY_RULES)
 def test_workload_entry_opt_in(
     world: tuple[Cached, ...],
-    entry: object,
+    entry: WorkloadEntry,
     expected: Expected,
     settings: PlanningSettings | None,
 ) -> None:
-    action = plan_one(FakeView(world), entry, settings=settings)  # type: ignore[arg-type]
+    action = plan_one(FakeView(world), entry, settings=settings)
     assert_outcome(action, expected, write_type=UpdateWorkloadEntryAddress)
 
 

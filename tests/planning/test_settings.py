@@ -60,12 +60,12 @@ def test_empty_namespaces_means_every_namespace_is_in_scope() -> None:
 
 
 @pytest.mark.parametrize(
-    ("options", "message"),
+    ("grace", "domain", "message"),
     [
-        pytest.param({"removal_grace": -1.0}, "removal_grace", id="negative grace"),
-        pytest.param({"cluster_domain": "."}, "cluster_domain", id="empty domain"),
+        pytest.param(-1.0, "cluster.local", "removal_grace", id="negative grace"),
+        pytest.param(30.0, ".", "cluster_domain", id="empty domain"),
     ],
 )
-def test_invalid_settings_are_rejected(options: dict[str, object], message: str) -> None:
+def test_invalid_settings_are_rejected(grace: float, domain: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        PlanningSettings(**options)  # type: ignore[arg-type]
+        PlanningSettings(removal_grace=grace, cluster_domain=domain)

@@ -1,0 +1,211 @@
+"""Carries out one planned action: the write, its Event, and what came of it.
+
+This is the only place that decides whether anything is written (STYLE.md,
+point 3): ``Mode.DRY_RUN`` computes and reports but sends nothing (no patch, no
+Event); ``Mode.SERVER_DRY_RUN`` sends every write with ``dryRun=All`` so the API
+server's admission and validation run and nothing persists.
+
+What the caller does next depends only on the returned :class:`Outcome`:
+``CONFLICT`` means the object changed under us (409) and the key is re-planned
+from fresh cache; ``REFUSED`` from a 422 is reported and not retried (retrying
+an invalid write cannot succeed); transient errors surface as ``ApiError``
+exceptions after the client's own retries, for the queue's backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from reconciler.api.client import KubeClient
+from reconciler.api.errors import ConflictError, InvalidError, NotFoundError
+from reconciler.api.resources import SERVICE_ENTRIES, WORKLOAD_ENTRIES
+from reconciler.applying.events import EventRecorder, EventTarget, EventType
+from reconciler.applying.messages import describe_changes
+from reconciler.applying.patches import (
+    MERGE_PATCH,
+    health_patch,
+    service_entry_patch,
+    workload_entry_patch,
+)
+from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning.plans import (
+    Action,
+    NoWrite,
+    SetWorkloadEntryHealth,
+    UpdateServiceEntryEndpoints,
+    UpdateWorkloadEntryAddress,
+    Verdict,
+)
+
+ISTIO_API_VERSION = "networking.istio.io/v1"
+
+
+class Mode(StrEnum):
+    WRITE = "write"
+    DRY_RUN = "dry_run"
+    SERVER_DRY_RUN = "server_dry_run"
+
+
+class Outcome(StrEnum):
+    """The ``result`` label of ``headless_reconciler_reconcile_total``."""
+
+    NOOP = "noop"
+    UPDATED = "updated"
+    CONFLICT = "conflict"
+    ERROR = "error"
+    REFUSED = "refused"
+    HELD = "held"
+    DRY_RUN = "dry_run"
+
+
+_WITHHELD_OUTCOME = {
+    Verdict.REFUSED: Outcome.REFUSED,
+    Verdict.NOT_RECONCILABLE: Outcome.REFUSED,
+    Verdict.CONFLICT: Outcome.REFUSED,
+    Verdict.HELD: Outcome.HELD,
+    Verdict.NO_ADDRESS: Outcome.NOOP,
+}
+
+_WITHHELD_EVENT: dict[Verdict, tuple[EventType, str]] = {
+    Verdict.REFUSED: ("Warning", "Refused"),
+    Verdict.NOT_RECONCILABLE: ("Warning", "NotReconcilable"),
+    Verdict.CONFLICT: ("Warning", "Conflict"),
+    Verdict.HELD: ("Warning", "RemovalHeld"),
+    Verdict.NO_ADDRESS: ("Warning", "PodNotReady"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What happened to one action."""
+
+    key: ObjectKey
+    outcome: Outcome
+    message: str = ""
+
+
+UidLookup = Callable[[ObjectKey], str]
+
+
+class Applier:
+    """Writes plan actions with resourceVersion preconditions and records Events."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        *,
+        mode: Mode,
+        events: EventRecorder | None = None,
+        uid_of: UidLookup | None = None,
+    ) -> None:
+        self._client = client
+        self._mode = mode
+        self._events = events
+        self._uid_of = uid_of
+        self._last_withheld: dict[ObjectKey, tuple[Verdict, str]] = {}
+
+    @property
+    def mode(self) -> Mode:
+        return self._mode
+
+    async def apply(self, action: Action) -> Applied:
+        """Carry out ``action``; raises the client's ``ApiError`` for transient failures."""
+        if isinstance(action, NoWrite):
+            return await self._withhold(action)
+        self._last_withheld.pop(action.key, None)
+        if self._mode is Mode.DRY_RUN:
+            return Applied(action.key, Outcome.DRY_RUN)
+        try:
+            message = await self._write(action)
+        except ConflictError as error:
+            return Applied(action.key, Outcome.CONFLICT, error.message)
+        except NotFoundError:
+            return Applied(action.key, Outcome.NOOP, "the object was deleted meanwhile")
+        except InvalidError as error:
+            await self._emit(action.key, "Warning", "Refused", f"API refused: {error.message}")
+            return Applied(action.key, Outcome.REFUSED, error.message)
+        outcome = Outcome.DRY_RUN if self._mode is Mode.SERVER_DRY_RUN else Outcome.UPDATED
+        if outcome is Outcome.UPDATED:
+            reason = (
+                "EndpointsUpdated" if action.key.kind is Kind.SERVICE_ENTRY else "AddressUpdated"
+            )
+            if isinstance(action, SetWorkloadEntryHealth):
+                reason = "HealthUpdated"
+            await self._emit(action.key, "Normal", reason, message)
+        return Applied(action.key, outcome, message)
+
+    def forget(self, key: ObjectKey) -> None:
+        """Drop what is remembered about an object that is gone."""
+        self._last_withheld.pop(key, None)
+
+    async def _write(
+        self,
+        action: UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth,
+    ) -> str:
+        key = action.key
+        dry_run = self._mode is Mode.SERVER_DRY_RUN
+        if isinstance(action, UpdateServiceEntryEndpoints):
+            await self._client.patch(
+                SERVICE_ENTRIES,
+                key.namespace,
+                key.name,
+                service_entry_patch(action),
+                content_type=MERGE_PATCH,
+                dry_run=dry_run,
+            )
+            return describe_changes(action.changes)
+        if isinstance(action, UpdateWorkloadEntryAddress):
+            written = await self._client.patch(
+                WORKLOAD_ENTRIES,
+                key.namespace,
+                key.name,
+                workload_entry_patch(action),
+                content_type=MERGE_PATCH,
+                dry_run=dry_run,
+            )
+            if action.health is not None:
+                # The status write must carry the revision the spec write produced.
+                resource_version = (
+                    action.resource_version if dry_run else written.metadata.resource_version
+                )
+                await self._write_health(action.health, resource_version, dry_run=dry_run)
+            return describe_changes(action.changes)
+        await self._write_health(action, action.resource_version, dry_run=dry_run)
+        return f"Healthy={action.after.status}: {action.after.message or action.after.reason}"
+
+    async def _write_health(
+        self, action: SetWorkloadEntryHealth, resource_version: str, *, dry_run: bool
+    ) -> None:
+        await self._client.patch(
+            WORKLOAD_ENTRIES,
+            action.key.namespace,
+            action.key.name,
+            health_patch(action, resource_version=resource_version),
+            content_type=MERGE_PATCH,
+            dry_run=dry_run,
+            subresource="status",
+        )
+
+    async def _withhold(self, action: NoWrite) -> Applied:
+        """Report a refusal or hold once per distinct message, not on every resync."""
+        outcome = _WITHHELD_OUTCOME[action.verdict]
+        remembered = (action.verdict, action.message)
+        if self._mode is not Mode.DRY_RUN and self._last_withheld.get(action.key) != remembered:
+            self._last_withheld[action.key] = remembered
+            event_type, reason = _WITHHELD_EVENT[action.verdict]
+            await self._emit(action.key, event_type, reason, action.message)
+        return Applied(action.key, outcome, action.message)
+
+    async def _emit(self, key: ObjectKey, type: EventType, reason: str, message: str) -> None:
+        if self._events is None:
+            return
+        target = EventTarget(
+            api_version=ISTIO_API_VERSION,
+            kind=str(key.kind),
+            namespace=key.namespace,
+            name=key.name,
+            uid=self._uid_of(key) if self._uid_of is not None else "",
+        )
+        await self._events.emit(target, type=type, reason=reason, message=message)

@@ -1,0 +1,184 @@
+"""The controller: informers feed the cache, changes become keys, keys become plans, plans writes.
+
+This is the pipeline of STYLE.md in one place, and nothing more: watching is
+``Informers``, mapping is :func:`keys_for_change`, scheduling is the
+``WorkQueue``, deciding is the pure planner, writing is the ``Applier``. A key
+is planned from the cache as it is when its turn comes (level-based), so a
+burst of events for one ServiceEntry becomes one plan and at most one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reconciler.api.client import KubeClient
+from reconciler.applying.applier import Applied, Applier, Outcome
+from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning.planner import plan
+from reconciler.planning.plans import Action, NoWrite, Verdict
+from reconciler.planning.settings import PlanningSettings
+from reconciler.runtime.cache import ClusterCache
+from reconciler.runtime.informers import Informers
+from reconciler.runtime.mapping import keys_for_change
+from reconciler.runtime.queue import Requeue, WorkQueue
+
+logger = logging.getLogger(__name__)
+
+PLANNED_KINDS = frozenset({Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY})
+CONFLICT_REQUEUE_SECONDS = 0.2
+"""After a 409, re-plan soon: by then the watch has usually brought the newer object."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerSettings:
+    workers: int = 4
+    resync_seconds: float = 300.0
+    shutdown_grace_seconds: float = 10.0
+    watch_timeout_seconds: float = 300.0
+
+
+def _rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ResultObserver = Callable[[Applied, float | None], None]
+"""Called after every reconcile with what happened and the event time that caused it."""
+
+
+def _held_since(action: Action) -> float | None:
+    if isinstance(action, NoWrite) and action.verdict is Verdict.HELD:
+        return action.since
+    return None
+
+
+class Controller:
+    """Runs until cancelled or :meth:`stop`; ``ready`` once every cache has listed."""
+
+    def __init__(
+        self,
+        client: KubeClient,
+        applier: Applier,
+        *,
+        planning: PlanningSettings,
+        cache: ClusterCache | None = None,
+        settings: ControllerSettings | None = None,
+        on_result: ResultObserver | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings or ControllerSettings()
+        self._planning = planning
+        self._applier = applier
+        self._on_result = on_result
+        self._monotonic = monotonic
+        self.cache = cache or ClusterCache(cluster_domain=planning.cluster_domain)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(
+            concurrency=self._settings.workers,
+            resync_period=self._settings.resync_seconds,
+            resync_keys=self.cache.primary_keys,
+        )
+        self._informers = Informers(
+            client,
+            self.cache,
+            on_change=self._on_change,
+            watch_timeout=self._settings.watch_timeout_seconds,
+        )
+        self._held_since: dict[ObjectKey, float] = {}
+        self._stopping = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self.cache.synced.is_set() and not self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Watch, wait for the caches, then reconcile until stopped."""
+        informing = asyncio.create_task(self._informers.run(), name="informers")
+        try:
+            synced = asyncio.create_task(self.cache.synced.wait())
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({synced, stopping, informing}, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in (synced, stopping):
+                waiter.cancel()
+            if informing.done():
+                informing.result()
+            if self._stopping.is_set():
+                return
+            logger.info(
+                "caches synced: %d objects to check", sum(1 for _ in self.cache.primary_keys())
+            )
+            for key in self.cache.primary_keys():
+                self.queue.add(key)
+            working = asyncio.create_task(self.queue.run(self._reconcile), name="queue")
+            stopping = asyncio.create_task(self._stopping.wait())
+            await asyncio.wait({working, stopping, informing}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            await self.queue.shutdown(grace=self._settings.shutdown_grace_seconds)
+            with contextlib.suppress(asyncio.CancelledError):
+                await working
+            if informing.done():
+                informing.result()
+        finally:
+            informing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await informing
+
+    def stop(self) -> None:
+        """Stop taking work; ``run`` returns once in-flight writes finish (or the grace ends)."""
+        self._stopping.set()
+
+    def _on_change(self, kind: Kind, old: Any, new: Any) -> None:
+        observed_at = self._monotonic()
+        for key in keys_for_change(kind, old, new, links=self.cache):
+            if key.kind in PLANNED_KINDS and self._planning.in_scope(key.namespace):
+                self.queue.add(key, observed_at=observed_at)
+
+    async def _reconcile(self, work: Any) -> Requeue | None:
+        key: ObjectKey = work.key
+        if key.kind not in PLANNED_KINDS or not self._planning.in_scope(key.namespace):
+            return None
+        now = self._monotonic()
+        actions = plan(
+            [key],
+            view=self.cache,
+            settings=self._planning,
+            now=now,
+            now_timestamp=_rfc3339_now(),
+            held_since=self._held_since,
+        ).actions
+        if not actions:
+            self._held_since.pop(key, None)
+            self._report(Applied(key, Outcome.NOOP), work.observed_at)
+            return None
+        action = actions[0]
+        held_since = _held_since(action)
+        if held_since is None:
+            self._held_since.pop(key, None)
+        else:
+            self._held_since[key] = held_since
+        applied = await self._applier.apply(action)
+        self._report(applied, work.observed_at)
+        if applied.outcome is Outcome.CONFLICT:
+            return Requeue(after=CONFLICT_REQUEUE_SECONDS)
+        if held_since is not None:
+            # Look again when the grace period ends: the guard lets the change through then.
+            remaining = held_since + self._planning.removal_grace - now
+            return Requeue(after=max(remaining, 0.0) + 0.05)
+        return None
+
+    def _report(self, applied: Applied, observed_at: float | None) -> None:
+        if applied.outcome is not Outcome.NOOP:
+            logger.info(
+                "%s %s%s",
+                applied.outcome,
+                applied.key,
+                f": {applied.message}" if applied.message else "",
+                extra={"key": str(applied.key), "outcome": str(applied.outcome)},
+            )
+        if self._on_result is not None:
+            self._on_result(applied, observed_at)
