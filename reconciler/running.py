@@ -18,7 +18,7 @@ from reconciler.applying.applier import Applier, Mode
 from reconciler.applying.events import EventRecorder
 from reconciler.config import RunSettings
 from reconciler.runtime.cache import ClusterCache
-from reconciler.runtime.controller import Controller, ControllerSettings
+from reconciler.runtime.controller import Controller, ControllerSettings, ResultObserver
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +31,14 @@ def mode_of(settings: RunSettings) -> Mode:
     return Mode.WRITE
 
 
-async def build_controller(settings: RunSettings, client: KubeClient) -> Controller:
-    """The whole pipeline for ``settings``, not yet running."""
+async def build_controller(
+    settings: RunSettings, client: KubeClient, *, on_result: ResultObserver | None = None
+) -> Controller:
+    """The whole pipeline for ``settings``, not yet running.
+
+    ``on_result`` hears the outcome of every reconcile (metrics, and tests
+    that wait for the controller to have looked at an object).
+    """
     events = EventRecorder(client, instance=socket.gethostname())
     controller_settings = ControllerSettings(
         workers=settings.workers, resync_seconds=settings.resync_seconds
@@ -40,7 +46,14 @@ async def build_controller(settings: RunSettings, client: KubeClient) -> Control
     planning = settings.planning()
     cache = ClusterCache(cluster_domain=planning.cluster_domain)
     applier = Applier(client, mode=mode_of(settings), events=events, uid_of=cache.uid_of)
-    return Controller(client, applier, planning=planning, cache=cache, settings=controller_settings)
+    return Controller(
+        client,
+        applier,
+        planning=planning,
+        cache=cache,
+        settings=controller_settings,
+        on_result=on_result,
+    )
 
 
 async def run(settings: RunSettings) -> int:

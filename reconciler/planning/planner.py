@@ -68,29 +68,49 @@ def plan(
 
     Keys of other kinds, and of objects absent from the view, plan nothing.
     """
-    actions: list[Action] = []
-    for key in sorted(set(keys)):
-        action: Action | None = None
-        if key.kind is Kind.SERVICE_ENTRY:
-            entry = view.service_entry(key.namespace, key.name)
-            if entry is not None:
-                action = plan_service_entry(
-                    entry, view=view, settings=settings, now=now, held_since=held_since
-                )
-        elif key.kind is Kind.WORKLOAD_ENTRY:
-            workload = view.workload_entry(key.namespace, key.name)
-            if workload is not None:
-                action = plan_workload_entry(
-                    workload,
-                    view=view,
-                    settings=settings,
-                    now=now,
-                    now_timestamp=now_timestamp,
-                    held_since=held_since,
-                )
-        if action is not None:
-            actions.append(action)
-    return Plan(tuple(actions))
+    actions = (
+        _plan_key(
+            key,
+            view=view,
+            settings=settings,
+            now=now,
+            now_timestamp=now_timestamp,
+            held_since=held_since,
+        )
+        for key in sorted(set(keys))
+    )
+    return Plan(tuple(action for action in actions if action is not None))
+
+
+def _plan_key(
+    key: ObjectKey,
+    *,
+    view: ClusterView,
+    settings: PlanningSettings,
+    now: float,
+    now_timestamp: str,
+    held_since: Mapping[ObjectKey, float],
+) -> Action | None:
+    if key.kind is Kind.SERVICE_ENTRY:
+        entry = view.service_entry(key.namespace, key.name)
+        if entry is None:
+            return None
+        return plan_service_entry(
+            entry, view=view, settings=settings, now=now, held_since=held_since
+        )
+    if key.kind is Kind.WORKLOAD_ENTRY:
+        workload = view.workload_entry(key.namespace, key.name)
+        if workload is None:
+            return None
+        return plan_workload_entry(
+            workload,
+            view=view,
+            settings=settings,
+            now=now,
+            now_timestamp=now_timestamp,
+            held_since=held_since,
+        )
+    return None
 
 
 def plan_service_entry(

@@ -16,9 +16,11 @@ The answer for a ServiceEntry or WorkloadEntry is one of three:
 
 How an entry opts in, and what it then follows:
 
-- annotations ``headless-reconciler.io/service`` and/or ``.../pod`` (explicit);
-  with ``.../pod`` alone the Service comes from a host
-  ``<pod>.<svc>.<ns>.svc.<cluster-domain>`` naming that pod;
+- annotations ``headless-reconciler.io/service`` and/or ``.../pod`` (explicit).
+  A host ``<pod>.<svc>.<ns>.svc.<cluster-domain>`` completes them: with
+  ``.../pod`` alone it names the Service; with ``.../service`` alone, hosts
+  naming exactly one pod of that Service make the entry pod-level (several
+  pods are refused as ambiguous; the ``.../pod`` annotation settles it);
 - otherwise, in a namespace labelled ``headless-reconciler.io/managed=enabled``,
   a STATIC entry without workloadSelector whose hosts name exactly one headless
   Service (or one pod of one) *of that namespace*. Hosts naming other
@@ -29,7 +31,6 @@ How an entry opts in, and what it then follows:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from reconciler.models.projections import ObjectMeta, Service, ServiceEntry, WorkloadEntry
 from reconciler.planning.plans import Verdict
@@ -52,13 +53,6 @@ STATIC = "STATIC"
 WORKLOAD_GROUP = "WorkloadGroup"
 
 
-class OptIn(StrEnum):
-    """How an entry asked to be managed."""
-
-    ANNOTATION = "annotation"
-    NAMESPACE = "namespace"
-
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """An entry that asked to be managed but gets no write, and the sentence that says why."""
@@ -73,7 +67,6 @@ class ServiceTarget:
 
     service: Service
     pod: str | None
-    opt_in: OptIn
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +85,11 @@ def service_entry_scope(
     if _left_alone(meta, view=view, settings=settings):
         return None
     if SERVICE_ANNOTATION in meta.annotations or POD_ANNOTATION in meta.annotations:
-        opt_in = OptIn.ANNOTATION
         unreconcilable = _unreconcilable_shape(entry)
         if unreconcilable is not None:
             return Refusal(Verdict.NOT_RECONCILABLE, unreconcilable)
         found: ServiceRef | Refusal | None = _annotated_ref(entry, settings=settings)
     elif _namespace_managed(meta.namespace, view=view) and _unreconcilable_shape(entry) is None:
-        opt_in = OptIn.NAMESPACE
         found = _hosts_ref(entry, view=view, settings=settings)
     else:
         return None
@@ -116,7 +107,7 @@ def service_entry_scope(
             f"Service {found.namespace}/{found.service} is not headless "
             f"(clusterIP {service.spec.cluster_ip}): only a headless Service's pods are followed",
         )
-    return ServiceTarget(service=service, pod=found.pod, opt_in=opt_in)
+    return ServiceTarget(service=service, pod=found.pod)
 
 
 def workload_entry_scope(
@@ -189,7 +180,7 @@ def _annotated_ref(entry: ServiceEntry, *, settings: PlanningSettings) -> Servic
     if service_ref is None:
         return _malformed(SERVICE_ANNOTATION, service_value, "<service>")
     if pod_ref is None:
-        return ServiceRef(service_ref.namespace, service_ref.name)
+        return _service_host_pod(entry, service_ref=service_ref, settings=settings)
     if pod_ref.explicit_namespace and pod_ref.namespace != service_ref.namespace:
         return Refusal(
             Verdict.REFUSED,
@@ -197,6 +188,22 @@ def _annotated_ref(entry: ServiceEntry, *, settings: PlanningSettings) -> Servic
             f"{SERVICE_ANNOTATION} a Service of namespace {service_ref.namespace}",
         )
     return ServiceRef(service_ref.namespace, service_ref.name, pod_ref.name)
+
+
+def _service_host_pod(
+    entry: ServiceEntry, *, service_ref: NameRef, settings: PlanningSettings
+) -> ServiceRef | Refusal:
+    """The annotated Service, narrowed to one pod if the hosts name exactly one of its pods."""
+    refs = {
+        ref
+        for ref in _host_refs(entry, settings=settings)
+        if ref.pod is not None
+        and (ref.namespace, ref.service) == (service_ref.namespace, service_ref.name)
+    }
+    if len(refs) > 1:
+        return _ambiguous(refs)
+    pod = refs.pop().pod if refs else None
+    return ServiceRef(service_ref.namespace, service_ref.name, pod)
 
 
 def _pod_host_ref(

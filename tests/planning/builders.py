@@ -200,6 +200,7 @@ def annotated_entry(
     name: str = "web-se",
     pod: str | None = None,
     namespace: str = NS,
+    hosts: tuple[str, ...] = ("web.example.internal",),
     annotations: Mapping[str, str] | None = None,
     endpoints: tuple[WorkloadSpec, ...] = (),
     ports: Mapping[str, int] | None = None,
@@ -213,6 +214,7 @@ def annotated_entry(
     return service_entry(
         name,
         namespace=namespace,
+        hosts=hosts,
         annotations=all_annotations,
         endpoints=endpoints,
         ports=ports,
