@@ -14,6 +14,7 @@ import signal
 import socket
 
 from reconciler.api.client import KubeClient, load_configuration
+from reconciler.api.ratelimit import TokenBucket
 from reconciler.applying.applier import Applier, Mode
 from reconciler.applying.events import EventRecorder
 from reconciler.config import RunSettings
@@ -62,7 +63,8 @@ async def run(settings: RunSettings) -> int:
         kubeconfig=str(settings.kubeconfig) if settings.kubeconfig else None,
         context=settings.context,
     )
-    async with KubeClient(configuration) as client:
+    rate_limit = TokenBucket(qps=settings.qps, burst=settings.burst)
+    async with KubeClient(configuration, rate_limit=rate_limit) as client:
         controller = await build_controller(settings, client)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

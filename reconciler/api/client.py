@@ -44,6 +44,7 @@ from reconciler.api.errors import (
     TransientError,
     error_from_response,
 )
+from reconciler.api.ratelimit import TokenBucket
 from reconciler.api.resources import P, Resource
 from reconciler.api.retrying import RetryPolicy
 
@@ -150,8 +151,10 @@ class KubeClient:
         retry_policy: RetryPolicy | None = None,
         request_timeout: float = 60.0,
         on_request: RequestObserver | None = None,
+        rate_limit: TokenBucket | None = None,
     ) -> None:
         self._api = ApiClient(configuration)
+        self._rate_limit = rate_limit
         self._api.user_agent = user_agent
         self.field_manager = field_manager
         self._retry = retry_policy or RetryPolicy()
@@ -367,6 +370,8 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> aiohttp.ClientResponse:
         """Send one request; a 2xx answer is returned unread, anything else is raised."""
+        if self._rate_limit is not None:
+            await self._rate_limit.acquire()
         try:
             response: aiohttp.ClientResponse = await self._api.call_api(
                 path,
