@@ -2,8 +2,9 @@
 
 This is the only place that decides whether anything is written (STYLE.md,
 point 3): ``Mode.DRY_RUN`` computes and reports but sends nothing (no patch, no
-Event); ``Mode.SERVER_DRY_RUN`` sends every write with ``dryRun=All`` so the API
-server's admission and validation run and nothing persists.
+Event); ``Mode.SERVER_DRY_RUN`` sends every write, Events included, with
+``dryRun=All`` so the API server's admission and validation run and nothing
+persists.
 
 What the caller does next depends only on the returned :class:`Outcome`:
 ``CONFLICT`` means the object changed under us (409) and the key is re-planned
@@ -208,4 +209,10 @@ class Applier:
             name=key.name,
             uid=self._uid_of(key) if self._uid_of is not None else "",
         )
-        await self._events.emit(target, type=type, reason=reason, message=message)
+        await self._events.emit(
+            target,
+            type=type,
+            reason=reason,
+            message=message,
+            dry_run=self._mode is Mode.SERVER_DRY_RUN,
+        )

@@ -83,9 +83,18 @@ class EventRecorder:
         return True
 
     async def emit(
-        self, target: EventTarget, *, type: EventType, reason: str, message: str
+        self,
+        target: EventTarget,
+        *,
+        type: EventType,
+        reason: str,
+        message: str,
+        dry_run: bool = False,
     ) -> bool:
-        """Record one Event; False when rate-limited or refused by the API."""
+        """Record one Event; False when rate-limited or refused by the API.
+
+        ``dry_run`` sends it with ``dryRun=All``: validated, not persisted.
+        """
         if not self._allow(target):
             return False
         try:
@@ -95,6 +104,7 @@ class EventRecorder:
                 event_body(
                     target, type=type, reason=reason, message=message, instance=self._instance
                 ),
+                dry_run=dry_run,
             )
         except ApiError as error:
             if self._on_error is not None:

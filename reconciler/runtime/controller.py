@@ -152,7 +152,9 @@ class Controller:
             held_since=self._held_since,
         ).actions
         if not actions:
+            # Settled (or gone): a refusal or hold that comes back later is news again.
             self._held_since.pop(key, None)
+            self._applier.forget(key)
             self._report(Applied(key, Outcome.NOOP), work.observed_at)
             return None
         action = actions[0]
