@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import msgspec
 
@@ -38,17 +39,22 @@ class EndpointsOutcome:
     rewritten: bool
 
 
+_NONE_DEPARTED: Mapping[str, WorkloadSpec] = MappingProxyType({})
+
+
 def rebuild_endpoints(
     existing: Sequence[WorkloadSpec],
     *,
     wanted: Mapping[str, PodAddress],
     entry_ports: Sequence[ServiceEntryPort],
     known_pods: Mapping[str, str],
+    departed: Mapping[str, WorkloadSpec] = {},
 ) -> EndpointsOutcome:
     """``existing`` brought in line with ``wanted`` (pod → address).
 
     ``known_pods`` (address → pod, over every listed endpoint) only names the
-    pod of a removed endpoint in the report.
+    pod of a removed endpoint in the report. ``departed`` (pod → the endpoint
+    it had before it went away) restores a returning pod's user fields.
     """
     matched = _match(existing, wanted=wanted)
     after: list[WorkloadSpec] = []
@@ -58,7 +64,12 @@ def rebuild_endpoints(
         address = wanted[pod].address
         index = matched.get(pod)
         if index is None:
-            after.append(_new_endpoint(wanted[pod], entry_ports=entry_ports))
+            previous = departed.get(pod)
+            after.append(
+                _kept_endpoint(previous, pod=pod, address=address)
+                if previous is not None
+                else _new_endpoint(wanted[pod], entry_ports=entry_ports)
+            )
             changes.append(EndpointChange(pod, DriftReason.MISSING, before=None, after=address))
             continue
         old = existing[index]
@@ -129,3 +140,30 @@ def _new_endpoint(want: PodAddress, *, entry_ports: Sequence[ServiceEntryPort]) 
         labels={POD_NAME_LABEL: want.pod},
         ports=ports or None,
     )
+
+
+def departed_after(
+    departed: Mapping[str, WorkloadSpec],
+    *,
+    before: Sequence[WorkloadSpec],
+    changes: Sequence[EndpointChange],
+) -> dict[str, WorkloadSpec]:
+    """The memory of departed endpoints once a rebuilt list has been written.
+
+    A pod's endpoint removed as ``extra`` is remembered (as it was before the
+    write); a pod added back is forgotten, its fields now live in the entry.
+    """
+    remembered = dict(departed)
+    for change in changes:
+        if change.pod is None:
+            continue
+        if change.reason is DriftReason.MISSING:
+            remembered.pop(change.pod, None)
+        elif change.reason is DriftReason.EXTRA:
+            gone = next(
+                (e for e in before if _labelled_pod(e) == change.pod or e.address == change.before),
+                None,
+            )
+            if gone is not None:
+                remembered[change.pod] = gone
+    return remembered

@@ -14,8 +14,9 @@ or a :class:`~reconciler.planning.plans.NoWrite` that says why not.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
-from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry
+from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry, WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning import guard
 from reconciler.planning.desired import (
@@ -54,6 +55,9 @@ from reconciler.planning.scope import (
 from reconciler.planning.settings import PlanningSettings
 from reconciler.planning.view import ClusterView
 
+_NO_PODS: Mapping[str, WorkloadSpec] = MappingProxyType({})
+_NOTHING_DEPARTED: Mapping[ObjectKey, Mapping[str, WorkloadSpec]] = MappingProxyType({})
+
 
 def plan(
     keys: Iterable[ObjectKey],
@@ -63,10 +67,13 @@ def plan(
     now: float,
     now_timestamp: str,
     held_since: Mapping[ObjectKey, float],
+    departed: Mapping[ObjectKey, Mapping[str, WorkloadSpec]] = _NOTHING_DEPARTED,
 ) -> Plan:
     """Actions for the ServiceEntries and WorkloadEntries named by ``keys``, ordered by key.
 
     Keys of other kinds, and of objects absent from the view, plan nothing.
+    ``departed`` is the caller's memory of endpoints removed from each entry,
+    by pod (see :func:`plan_service_entry`).
     """
     actions = (
         _plan_key(
@@ -76,6 +83,7 @@ def plan(
             now=now,
             now_timestamp=now_timestamp,
             held_since=held_since,
+            departed=departed,
         )
         for key in sorted(set(keys))
     )
@@ -90,13 +98,19 @@ def _plan_key(
     now: float,
     now_timestamp: str,
     held_since: Mapping[ObjectKey, float],
+    departed: Mapping[ObjectKey, Mapping[str, WorkloadSpec]],
 ) -> Action | None:
     if key.kind is Kind.SERVICE_ENTRY:
         entry = view.service_entry(key.namespace, key.name)
         if entry is None:
             return None
         return plan_service_entry(
-            entry, view=view, settings=settings, now=now, held_since=held_since
+            entry,
+            view=view,
+            settings=settings,
+            now=now,
+            held_since=held_since,
+            departed=departed.get(key, _NO_PODS),
         )
     if key.kind is Kind.WORKLOAD_ENTRY:
         workload = view.workload_entry(key.namespace, key.name)
@@ -120,8 +134,16 @@ def plan_service_entry(
     settings: PlanningSettings,
     now: float,
     held_since: Mapping[ObjectKey, float],
+    departed: Mapping[str, WorkloadSpec] = _NO_PODS,
 ) -> Action | None:
-    """Keep a managed STATIC ServiceEntry's endpoints equal to its pods' ready addresses."""
+    """Keep a managed STATIC ServiceEntry's endpoints equal to its pods' ready addresses.
+
+    ``departed`` holds, by pod, the endpoints this entry lost when their pods
+    went away (a restart deletes the pod before its successor is ready): a pod
+    that comes back gets its old endpoint's user fields (weight, ports,
+    locality, ...) instead of a fresh endpoint, so a restart never drops what a
+    user wrote.
+    """
     key = service_entry_key(entry)
     target = service_entry_scope(entry, view=view, settings=settings)
     if target is None:
@@ -142,6 +164,7 @@ def plan_service_entry(
         wanted=wanted,
         entry_ports=entry.spec.ports or (),
         known_pods=pods_by_address(slices),
+        departed=departed,
     )
     if not outcome.rewritten:
         return None

@@ -20,9 +20,11 @@ from typing import Any
 
 from reconciler.api.client import KubeClient
 from reconciler.applying.applier import Applied, Applier, Outcome
+from reconciler.models.projections import WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning.endpoints import departed_after
 from reconciler.planning.planner import plan
-from reconciler.planning.plans import Action, NoWrite, Verdict
+from reconciler.planning.plans import Action, NoWrite, UpdateServiceEntryEndpoints, Verdict
 from reconciler.planning.settings import PlanningSettings
 from reconciler.runtime.cache import ClusterCache
 from reconciler.runtime.informers import Informers
@@ -90,6 +92,8 @@ class Controller:
             watch_timeout=self._settings.watch_timeout_seconds,
         )
         self._held_since: dict[ObjectKey, float] = {}
+        self._departed: dict[ObjectKey, dict[str, WorkloadSpec]] = {}
+        """Per ServiceEntry, the endpoints of pods that went away, to restore their user fields."""
         self._stopping = asyncio.Event()
 
     @property
@@ -150,7 +154,10 @@ class Controller:
             now=now,
             now_timestamp=_rfc3339_now(),
             held_since=self._held_since,
+            departed=self._departed,
         ).actions
+        if self.cache.service_entry(key.namespace, key.name) is None:
+            self._departed.pop(key, None)
         if not actions:
             # Settled (or gone): a refusal or hold that comes back later is news again.
             self._held_since.pop(key, None)
@@ -165,6 +172,10 @@ class Controller:
             self._held_since[key] = held_since
         applied = await self._applier.apply(action)
         self._report(applied, work.observed_at)
+        if applied.outcome is Outcome.UPDATED and isinstance(action, UpdateServiceEntryEndpoints):
+            self._departed[key] = departed_after(
+                self._departed.get(key, {}), before=action.before, changes=action.changes
+            )
         if applied.outcome is Outcome.CONFLICT:
             return Requeue(after=CONFLICT_REQUEUE_SECONDS)
         if held_since is not None:

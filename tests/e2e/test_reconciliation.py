@@ -85,6 +85,7 @@ async def test_pod_restart_corrects_service_level_pod_level_and_workload_entries
     assert kept["web-0"] == web0
     assert kept["web-2"] == web2
     assert kept["web-1"]["labels"][POD_NAME_LABEL] == "web-1"
+    assert kept["web-1"]["weight"] == 20, "the restarted pod's own fields come back with it"
     assert pod_level["spec"]["endpoints"][0]["labels"] == {POD_NAME_LABEL: "web-1"}
     assert workload["spec"]["labels"] == {"app": "web", "track": "stable"}
     assert workload["spec"]["weight"] == 3
