@@ -9,12 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from reconciler import __version__
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
+
+    from reconciler.config import ReportSettings
+
+S = TypeVar("S", bound="BaseSettings")
+
+INTERRUPTED = 130
+"""The shell's exit code for a command stopped by Ctrl-C."""
 
 app = typer.Typer(
     name="headless-reconciler",
@@ -22,7 +35,47 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain usage errors: one "Error: ..." line a script's log can show, no boxes.
+    rich_markup_mode=None,
 )
+
+KubeconfigOption = Annotated[
+    Path | None,
+    typer.Option(metavar="FILE", help="Kubeconfig file (default: KUBECONFIG, in-cluster)."),
+]
+ContextOption = Annotated[str | None, typer.Option(metavar="NAME", help="Kubeconfig context.")]
+NamespaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--namespace", "-n", metavar="NS", help="Namespace in scope (repeatable; default all)."
+    ),
+]
+AllNamespacesOption = Annotated[
+    bool | None,
+    typer.Option("--all-namespaces", "-A", help="Every namespace (the default)."),
+]
+SelectorOption = Annotated[
+    str | None,
+    typer.Option(
+        "--selector",
+        "-l",
+        metavar="SELECTOR",
+        help="Label selector for the ServiceEntries and WorkloadEntries.",
+    ),
+]
+OutputOption = Annotated[
+    str | None, typer.Option("--output", "-o", metavar="text|json", help="Output format.")
+]
+ClusterDomainOption = Annotated[
+    str | None, typer.Option(metavar="DOMAIN", help="Default cluster.local.")
+]
+AllowCrossNamespaceOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="FROM=TO",
+        help="Let entries in namespace FROM follow Services and pods in TO (repeatable).",
+    ),
+]
 
 
 @app.command()
@@ -32,23 +85,127 @@ def version() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Show the problem on the built-in simulated cluster (no cluster needed)."""
+def demo(
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the simulator and controller up afterwards, with a kubeconfig to use.",
+        ),
+    ] = False,
+) -> None:
+    """Show the problem and its repair on the built-in simulated cluster (no cluster needed)."""
     from reconciler.demo import run_demo
 
-    raise typer.Exit(asyncio.run(run_demo()))
+    try:
+        code = asyncio.run(run_demo(keep_running=keep_running))
+    except KeyboardInterrupt:
+        code = 0 if keep_running else INTERRUPTED
+    raise typer.Exit(code)
+
+
+@app.command()
+def diff(
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = None,
+    selector: SelectorOption = None,
+    output: OutputOption = None,
+    cluster_domain: ClusterDomainOption = None,
+    allow_cross_namespace: AllowCrossNamespaceOption = None,
+    removal_grace_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--removal-grace",
+            metavar="SECONDS",
+            help="As for run: 0 shows mass removals as changes instead of holds.",
+        ),
+    ] = None,
+) -> None:
+    """Show what run would change now, like kubectl diff (exit 0: none, 1: drift, 2+: error)."""
+    from reconciler.config import DiffSettings
+    from reconciler.reporting.commands import run_diff
+
+    settings = _report_settings(
+        DiffSettings,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespaces=tuple(namespace) if namespace else None,
+        all_namespaces=all_namespaces,
+        selector=selector,
+        output=output,
+        cluster_domain=cluster_domain,
+        allow_cross_namespace=tuple(allow_cross_namespace) if allow_cross_namespace else None,
+        removal_grace_seconds=removal_grace_seconds,
+    )
+    _report(run_diff, settings)
+
+
+@app.command()
+def audit(
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
+    all_namespaces: AllNamespacesOption = None,
+    selector: SelectorOption = None,
+    output: OutputOption = None,
+    cluster_domain: ClusterDomainOption = None,
+    allow_cross_namespace: AllowCrossNamespaceOption = None,
+) -> None:
+    """Find stale and recycled pod IPs in every STATIC entry, opted in or not (read-only)."""
+    from reconciler.config import AuditSettings
+    from reconciler.reporting.commands import run_audit
+
+    settings = _report_settings(
+        AuditSettings,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespaces=tuple(namespace) if namespace else None,
+        all_namespaces=all_namespaces,
+        selector=selector,
+        output=output,
+        cluster_domain=cluster_domain,
+        allow_cross_namespace=tuple(allow_cross_namespace) if allow_cross_namespace else None,
+    )
+    _report(run_audit, settings)
+
+
+def _report_settings(settings_type: type[S], **flags: Any) -> S:
+    from reconciler.config import ConfigError, build
+
+    try:
+        return build(settings_type, **flags)
+    except ConfigError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _report(command: Callable[..., Coroutine[Any, Any, int]], settings: ReportSettings) -> None:
+    """Run a one-shot command: colour on a terminal only, progress on a terminal's stderr."""
+    from reconciler.reporting.progress import Progress
+
+    colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    try:
+        code = asyncio.run(
+            command(
+                settings,
+                out=sys.stdout,
+                err=sys.stderr,
+                colour=colour,
+                progress=Progress.on_stderr(),
+            )
+        )
+    except KeyboardInterrupt:
+        code = INTERRUPTED
+    raise typer.Exit(code)
 
 
 @app.command()
 def run(
-    kubeconfig: Annotated[
-        Path | None, typer.Option(help="Kubeconfig file (default: KUBECONFIG, in-cluster).")
-    ] = None,
-    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
-    namespace: Annotated[
-        list[str] | None,
-        typer.Option("--namespace", "-n", help="Namespace in scope (repeatable; default all)."),
-    ] = None,
+    kubeconfig: KubeconfigOption = None,
+    context: ContextOption = None,
+    namespace: NamespaceOption = None,
     dry_run: Annotated[
         bool | None, typer.Option("--dry-run", help="Compute and report, never write.")
     ] = None,
@@ -56,23 +213,29 @@ def run(
         bool | None,
         typer.Option("--server-dry-run", help="Send every write with dryRun=All."),
     ] = None,
-    cluster_domain: Annotated[str | None, typer.Option(help="Default cluster.local.")] = None,
+    cluster_domain: ClusterDomainOption = None,
     removal_grace_seconds: Annotated[
         float | None,
         typer.Option(
-            "--removal-grace", help="Seconds a mass removal must persist before it is written."
+            "--removal-grace",
+            metavar="SECONDS",
+            help="Seconds a mass removal must persist before it is written.",
         ),
     ] = None,
-    allow_cross_namespace: Annotated[
-        list[str] | None,
-        typer.Option(help="FROM=TO namespace pair allowed to reference (repeatable)."),
+    allow_cross_namespace: AllowCrossNamespaceOption = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Objects reconciled at once.")
     ] = None,
-    workers: Annotated[int | None, typer.Option(help="Objects reconciled at once.")] = None,
     resync_seconds: Annotated[
-        float | None, typer.Option("--resync", help="Seconds between safety-net resyncs.")
+        float | None,
+        typer.Option("--resync", metavar="SECONDS", help="Seconds between safety-net resyncs."),
     ] = None,
-    log_format: Annotated[str | None, typer.Option(help="auto, json or text.")] = None,
-    log_level: Annotated[str | None, typer.Option(help="debug, info, warning, error.")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(metavar="auto|json|text", help="Log format.")
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
+    ] = None,
 ) -> None:
     """Run the controller: watch, reconcile, write (until SIGTERM/SIGINT)."""
     from reconciler import logs, running

@@ -8,6 +8,8 @@ section 5).
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -25,8 +27,16 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message is one sentence naming the flag."""
 
 
+FLAGS = {
+    "namespaces": "--namespace",
+    "removal_grace_seconds": "--removal-grace",
+    "resync_seconds": "--resync",
+}
+"""Fields whose flag is not simply the field's name with dashes."""
+
+
 def flag_name(field: str) -> str:
-    return "--" + field.replace("_", "-")
+    return FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 class ConnectionSettings(BaseSettings):
@@ -73,24 +83,12 @@ class ScopeSettings(BaseSettings):
         return value.strip(".")
 
 
-LogFormat = Literal["auto", "json", "text"]
-
-
-class RunSettings(ConnectionSettings, ScopeSettings):
-    """Everything ``headless-reconciler run`` needs."""
+class CrossNamespaceSettings(BaseSettings):
+    """Which namespace pairs may reference each other (``--allow-cross-namespace FROM=TO``)."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    dry_run: bool = False
-    server_dry_run: bool = False
-    resync_seconds: Annotated[float, Field(gt=0)] = 300.0
-    removal_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     allow_cross_namespace: tuple[str, ...] = ()
-    paired_name_template: str = "{name}-grpc"
-    workers: Annotated[int, Field(ge=1, le=64)] = 4
-    metrics_address: str = ":8080"
-    log_format: LogFormat = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("allow_cross_namespace", mode="before")
     @classmethod
@@ -99,6 +97,25 @@ class RunSettings(ConnectionSettings, ScopeSettings):
             value = (value,)
         parse_allow_cross_namespace(value)
         return tuple(value)
+
+
+LogFormat = Literal["auto", "json", "text"]
+
+
+class RunSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
+    """Everything ``headless-reconciler run`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    dry_run: bool = False
+    server_dry_run: bool = False
+    resync_seconds: Annotated[float, Field(gt=0)] = 300.0
+    removal_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    paired_name_template: str = "{name}-grpc"
+    workers: Annotated[int, Field(ge=1, le=64)] = 4
+    metrics_address: str = ":8080"
+    log_format: LogFormat = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("paired_name_template")
     @classmethod
@@ -136,6 +153,116 @@ class RunSettings(ConnectionSettings, ScopeSettings):
         )
 
 
+OutputFormat = Literal["text", "json"]
+
+
+class ReportSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
+    """What the one-shot, read-only commands (``diff``, ``audit``) share."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    all_namespaces: bool = False
+    """Explicitly every namespace (the default); excludes ``--namespace``."""
+    selector: str | None = None
+    """Label selector for the ServiceEntries and WorkloadEntries looked at."""
+    output: OutputFormat = "text"
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        problem = label_selector_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> ReportSettings:
+        if self.all_namespaces and self.namespaces:
+            raise ValueError("--all-namespaces and --namespace exclude each other")
+        return self
+
+    def planning(self) -> PlanningSettings:
+        """What the pure planner needs from this configuration."""
+        return PlanningSettings(
+            cluster_domain=self.cluster_domain,
+            allow_cross_namespace=parse_allow_cross_namespace(self.allow_cross_namespace),
+            namespaces=frozenset(self.namespaces),
+        )
+
+
+class DiffSettings(ReportSettings):
+    """Everything ``headless-reconciler diff`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    removal_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    """As for ``run``: with 0, a mass removal is a change, not a hold."""
+
+    def planning(self) -> PlanningSettings:
+        return dataclasses.replace(super().planning(), removal_grace=self.removal_grace_seconds)
+
+
+class AuditSettings(ReportSettings):
+    """Everything ``headless-reconciler audit`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+
+_SELECTOR_KEY = (
+    r"(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+)
+_SELECTOR_VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
+_SELECTOR_REQUIREMENT = re.compile(
+    rf"!?\s*{_SELECTOR_KEY}"
+    rf"|{_SELECTOR_KEY}\s*(?:==?|!=)\s*{_SELECTOR_VALUE}"
+    rf"|{_SELECTOR_KEY}\s+(?:in|notin)\s*\(\s*{_SELECTOR_VALUE}(?:\s*,\s*{_SELECTOR_VALUE})*\s*\)"
+)
+
+
+def label_selector_problem(selector: str) -> str | None:
+    """Why ``selector`` is not a Kubernetes label selector, or None when it is one.
+
+    The grammar of ``kubectl get -l``: comma-separated requirements ``key``,
+    ``!key``, ``key=value``, ``key==value``, ``key!=value``, ``key in (a,b)``,
+    ``key notin (a,b)``.
+    """
+    requirements = _split_requirements(selector)
+    if requirements is None:
+        return "unbalanced parentheses; expected e.g. app=web,tier in (db,cache)"
+    for requirement in requirements:
+        if not _SELECTOR_REQUIREMENT.fullmatch(requirement.strip()):
+            return (
+                f"{requirement.strip()!r} is not a label requirement "
+                "(key, !key, key=value, key!=value, key in (a,b), key notin (a,b))"
+            )
+    return None
+
+
+def _split_requirements(selector: str) -> list[str] | None:
+    """Split at commas outside parentheses; None when parentheses do not balance."""
+    parts: list[str] = []
+    depth = 0
+    current = ""
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth < 0:
+                return None
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    if depth != 0:
+        return None
+    parts.append(current)
+    return parts
+
+
 def build(settings_type: type[S], **flags: Any) -> S:
     """Settings from the given flags (None means "not given") over the environment.
 
@@ -160,6 +287,8 @@ def describe(error: ValidationError) -> str:
         return f"{message}."
     field = location[0]
     value = first.get("input")
+    if isinstance(value, Path):
+        value = str(value)
     shown = f" {value!r}" if value is not None and not isinstance(value, dict) else ""
     variable = ENV_PREFIX + field.upper()
     return f"{flag_name(field)} (or {variable}){shown}: {message}."

@@ -1,0 +1,15 @@
+"""What a one-shot command looked at, so its report can say so."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Namespaces listed (empty: all) and the label selector applied to the entries."""
+
+    namespaces: tuple[str, ...] = ()
+    selector: str | None = None
+    """Narrows ServiceEntries and WorkloadEntries only: Services and EndpointSlices are
+    always listed whole, or the planner would see pods missing that are not."""
