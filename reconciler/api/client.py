@@ -32,6 +32,7 @@ from typing import Any, Self
 
 import aiohttp
 import msgspec
+import yaml
 from kubernetes_asyncio.client import ApiClient, Configuration
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
@@ -116,8 +117,11 @@ async def load_configuration(
                 persist_config=False,
             )
             configuration.refresh_api_key_hook = _exec_token_refresher(loader)
-    except (ConfigException, OSError) as error:
+    except (ConfigException, OSError, yaml.YAMLError) as error:
         raise KubeConfigError(f"cannot load the cluster configuration: {error}") from error
+    except (TypeError, ValueError, AttributeError, KeyError) as error:
+        # A kubeconfig that parses as YAML but is not shaped like one.
+        raise KubeConfigError(f"the kubeconfig is malformed: {error!r}") from error
     return configuration
 
 

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reconciler.planning.plans import DriftReason, EndpointChange
+from reconciler.planning.plans import (
+    DriftReason,
+    EndpointChange,
+    SetWorkloadEntryHealth,
+    WriteAction,
+)
 
 _LIMIT = 8
 
@@ -29,3 +34,10 @@ def describe_changes(changes: Iterable[EndpointChange]) -> str:
         rest = len(described) - _LIMIT
         described = [*described[:_LIMIT], f"and {rest} more"]
     return "; ".join(described) if described else "no endpoint changes"
+
+
+def describe_action(action: WriteAction) -> str:
+    """The one line a write (or its dry run) is logged and recorded with."""
+    if isinstance(action, SetWorkloadEntryHealth):
+        return f"Healthy={action.after.status}: {action.after.message or action.after.reason}"
+    return describe_changes(action.changes)

@@ -60,11 +60,6 @@ async def test_dry_run_reports_every_drifted_object_and_writes_nothing(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the applier to return the change description for Mode.DRY_RUN "
-    "(reconciler/applying/applier.py); see the issue-5 report",
-)
 async def test_dry_run_logs_the_same_change_line_as_a_write(
     start_controller: ControllerStarter,
     statefulset: StatefulSetStarter,
