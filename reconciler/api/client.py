@@ -121,7 +121,9 @@ async def load_configuration(
         raise KubeConfigError(f"cannot load the cluster configuration: {error}") from error
     except (TypeError, ValueError, AttributeError, KeyError) as error:
         # A kubeconfig that parses as YAML but is not shaped like one.
-        raise KubeConfigError(f"the kubeconfig is malformed: {error!r}") from error
+        raise KubeConfigError(
+            f"cannot load the cluster configuration: the kubeconfig is malformed ({error})"
+        ) from error
     return configuration
 
 

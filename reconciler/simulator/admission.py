@@ -21,7 +21,15 @@ import copy
 import ipaddress
 from typing import Any, Literal
 
-from reconciler.simulator import defaulting, validation_core, validation_istio
+from reconciler.simulator import (
+    defaulting,
+    validation_causes,
+    validation_core,
+    validation_events,
+    validation_istio,
+    validation_meta,
+    validation_service,
+)
 from reconciler.simulator.errors import ApiError, Cause
 from reconciler.simulator.jsonpatch import json_equal
 from reconciler.simulator.resources import ResourceKind
@@ -136,7 +144,7 @@ def admit(
             allocated = _prepare_update(kind, new, old, subresource, ips)
             causes = _validate(kind, new, old)
         if causes:
-            raise validation_core.refuse(kind, _name(new), causes)
+            raise validation_causes.refuse(kind, _name(new), causes)
         if istio_webhook and not kind.builtin:
             refusal = validation_istio.webhook_refusal(kind, new)
             if refusal is not None:
@@ -170,7 +178,7 @@ def _prepare_create(kind: ResourceKind, new: JsonObject, ips: IpAllocator) -> li
     if kind.kind == "Service":
         causes, allocated = defaulting.prepare_service(new, None, ips)
         if causes:
-            raise validation_core.refuse(kind, _name(new), causes)
+            raise validation_causes.refuse(kind, _name(new), causes)
         new["status"] = {"loadBalancer": {}}
         return allocated
     if kind.kind == "Pod":
@@ -207,7 +215,7 @@ def _prepare_update(
     if kind.kind == "Service":
         causes, allocated = defaulting.prepare_service(new, old, ips)
         if causes:
-            raise validation_core.refuse(kind, _name(new), causes)
+            raise validation_causes.refuse(kind, _name(new), causes)
         return allocated
     return []
 
@@ -288,14 +296,14 @@ def _validate(kind: ResourceKind, new: JsonObject, old: JsonObject | None) -> li
     """The refusals of the registry strategy, generic metadata checks first on update."""
     causes: list[Cause] = []
     if old is not None:
-        causes += validation_core.validate_object_meta_update(new, old)
+        causes += validation_meta.validate_object_meta_update(new, old)
     if kind.kind == "Event":
-        return causes + validation_core.validate_event(kind, new, old)
+        return causes + validation_events.validate_event(kind, new, old)
     causes += _validate_kind(kind, new)
     if old is None:
         return causes
     if kind.kind == "Service":
-        causes += validation_core.validate_service_update(new, old)
+        causes += validation_service.validate_service_update(new, old)
     elif kind.kind == "Pod":
         causes += validation_core.validate_pod_update(new, old)
     return causes
@@ -303,10 +311,10 @@ def _validate(kind: ResourceKind, new: JsonObject, old: JsonObject | None) -> li
 
 def _validate_kind(kind: ResourceKind, obj: JsonObject) -> list[Cause]:
     if not kind.builtin:
-        causes = validation_core.validate_object_meta(obj, namespaced=kind.namespaced)
+        causes = validation_meta.validate_object_meta(obj, namespaced=kind.namespaced)
         return causes + validation_istio.validate_custom_resource(kind, obj)
     validators = {
-        "Service": validation_core.validate_service,
+        "Service": validation_service.validate_service,
         "Lease": validation_core.validate_lease,
         "EndpointSlice": validation_core.validate_endpoint_slice,
         "Namespace": validation_core.validate_namespace,
@@ -315,5 +323,5 @@ def _validate_kind(kind: ResourceKind, obj: JsonObject) -> list[Cause]:
     }
     validator = validators.get(kind.kind)
     if validator is None:
-        return validation_core.validate_object_meta(obj, namespaced=kind.namespaced)
+        return validation_meta.validate_object_meta(obj, namespaced=kind.namespaced)
     return validator(obj)

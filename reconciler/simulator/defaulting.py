@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.simulator import validation_istio
 from reconciler.simulator.errors import ApiError, Cause
 from reconciler.simulator.resources import ResourceKind
-from reconciler.simulator.validation_core import GoLiteral, go_quote, invalid_value
+from reconciler.simulator.validation_causes import GoLiteral, go_quote, invalid_value
 
 if TYPE_CHECKING:
     from reconciler.simulator.admission import IpAllocator

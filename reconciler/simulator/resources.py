@@ -112,6 +112,18 @@ SERVICES = ResourceKind(
     subresources=("status",),
     verbs=("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"),
 )
+CONFIG_MAPS = ResourceKind(
+    group="",
+    versions=("v1",),
+    plural="configmaps",
+    singular="configmap",
+    kind="ConfigMap",
+    namespaced=True,
+    builtin=True,
+    short_names=("cm",),
+    verbs=_BUILTIN_VERBS,
+)
+"""Served because the recorded 410/compaction behaviour (fidelity 06) was shown on them."""
 CORE_EVENTS = ResourceKind(
     group="",
     versions=("v1",),
@@ -186,6 +198,7 @@ ALL_KINDS: tuple[ResourceKind, ...] = (
     NODES,
     PODS,
     SERVICES,
+    CONFIG_MAPS,
     CORE_EVENTS,
     EVENTS,
     ENDPOINT_SLICES,

@@ -37,6 +37,7 @@ from typing import Any, Final
 import orjson
 
 from reconciler.simulator.resources import (
+    CONFIG_MAPS,
     CORE_EVENTS,
     ENDPOINT_SLICES,
     EVENTS,
@@ -165,6 +166,7 @@ _SCHEMA: Final[dict[str, str]] = {
         ' containerRuntimeVersion="" kubeletVersion="" kubeProxyVersion=""'
         ' operatingSystem="" architecture=""'
     ),
+    "ConfigMap": "kind apiVersion metadata:ObjectMeta immutable data{} binaryData{}",
     # Events, both APIs
     "Event": (
         "kind apiVersion metadata:ObjectMeta involvedObject:ObjectReference reason message"
@@ -203,6 +205,7 @@ _TOP_STRUCT: Final[dict[str, str]] = {
     PODS.key: "Pod",
     NAMESPACES.key: "Namespace",
     NODES.key: "Node",
+    CONFIG_MAPS.key: "ConfigMap",
     CORE_EVENTS.key: "Event",
     EVENTS.key: "EventsEvent",
     ENDPOINT_SLICES.key: "EndpointSlice",
@@ -624,6 +627,10 @@ _BUILTIN_COLUMNS: Final[dict[str, tuple[_Column, ...]]] = {
         _Column("Status", "string", "The status of the node", "@node-status"),
         _Column("Age", "string", _AGE_DESCRIPTION, "@age"),
     ),
+    CONFIG_MAPS.key: (
+        _Column("Data", "integer", "Number of data items in the ConfigMap.", "@data-count"),
+        _Column("Age", "string", _AGE_DESCRIPTION, "@age"),
+    ),
     LEASES.key: (
         _Column("Holder", "string", "The holder of the lease", "spec.holderIdentity"),
         _Column("Age", "string", _AGE_DESCRIPTION, "@age"),
@@ -720,6 +727,7 @@ _SPECIAL_CELLS: Final[dict[str, Callable[[JsonObject, datetime], Any]]] = {
     "@slice-endpoints": _slice_endpoints,
     "@node-status": lambda _obj, _now: "Ready",
     "@involved": _involved,
+    "@data-count": lambda obj, _now: len(obj.get("data") or {}) + len(obj.get("binaryData") or {}),
 }
 
 

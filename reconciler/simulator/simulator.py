@@ -25,8 +25,9 @@ from reconciler.simulator.admission import IpAllocator
 from reconciler.simulator.controllers import ControllerFactory
 from reconciler.simulator.faults import Faults, RequestRecord
 from reconciler.simulator.resources import NAMESPACES
-from reconciler.simulator.server import ApiServer, Settings, stop_watches
+from reconciler.simulator.server import ApiServer, stop_watches
 from reconciler.simulator.store import Store, now_rfc3339
+from reconciler.simulator.verbs import Settings
 
 logger = logging.getLogger(__name__)
 

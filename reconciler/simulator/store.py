@@ -3,9 +3,12 @@
 This plays the part of etcd plus the API server's watch cache. Every change gets
 the next value of one cluster-wide counter, is appended to its resource's
 history and is fanned out to subscribers (watch handlers and the in-simulator
-controllers). The history is bounded: a watch that asks to resume from a
-resourceVersion older than what is retained gets ``410 Expired``, which is how
-the real watch cache behaves (fidelity README, surprise 1).
+controllers). The history is bounded, and :meth:`Store.compact` forgets it (etcd
+compaction): LISTs at an older exact revision then get ``410 Expired``. A watch
+is served from a narrower window, the watch cache: the last
+``watch_cache_size`` changes of its resource. Resuming from before that window
+gets ``410 Expired`` although etcd still has the revision (fidelity README,
+surprise 1). Every resource's cache starts at the store's first revision.
 
 Everything here is synchronous and runs on the server's event loop, so each
 operation is atomic with respect to the others. Objects are stored as plain JSON
@@ -142,8 +145,16 @@ class _History:
 class Store:
     """Objects by resource, namespace and name; a global resourceVersion; bounded history."""
 
-    def __init__(self, *, history_size: int = 2000, first_resource_version: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        history_size: int = 2000,
+        first_resource_version: int = 100,
+        watch_cache_size: int | None = None,
+    ) -> None:
         self.history_size = history_size
+        self.watch_cache_size = watch_cache_size
+        """Changes per resource a watch can resume within; None: the whole history."""
         self._rv = first_resource_version
         self._first_rv = first_resource_version
         self._objects: dict[str, dict[tuple[str, str], JsonObject]] = {}
@@ -278,20 +289,27 @@ class Store:
                 subscriber.push(record)
 
     def oldest_resource_version(self, kind: ResourceKind) -> int:
-        """The oldest resourceVersion a watch of this kind may still resume from."""
+        """The oldest resourceVersion whose state of this kind is still known (etcd's horizon)."""
         return self._history_of(kind).oldest_retained
+
+    def oldest_watchable(self, kind: ResourceKind) -> int:
+        """The oldest resourceVersion a watch of this kind may still resume from."""
+        history = self._history_of(kind)
+        size = self.watch_cache_size
+        if size is None or len(history.records) <= size:
+            return history.oldest_retained
+        return history.records[-size - 1].resource_version
 
     def history(self, kind: ResourceKind) -> builtins.list[WatchRecord]:
         """Every retained change of one kind, oldest first (for LISTs at an older revision)."""
         return builtins.list(self._history_of(kind).records)
 
     def events_since(self, kind: ResourceKind, resource_version: int) -> builtins.list[WatchRecord]:
-        """Changes after ``resource_version``, or 410 Expired if they are no longer retained."""
+        """Changes after ``resource_version``, or 410 Expired if the watch cache lost them."""
+        oldest = self.oldest_watchable(kind)
+        if resource_version < oldest:
+            raise gone(f"too old resource version: {resource_version} ({oldest + 1})")
         history = self._history_of(kind)
-        if resource_version < history.oldest_retained:
-            raise gone(
-                f"too old resource version: {resource_version} ({history.oldest_retained + 1})"
-            )
         return [r for r in history.records if r.resource_version > resource_version]
 
     def compact(self, kind: ResourceKind | None = None) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from reconciler.simulator.errors import ApiError, Cause
 from reconciler.simulator.resources import ResourceKind
-from reconciler.simulator.validation_core import (
+from reconciler.simulator.validation_causes import (
     GoLiteral,
     duplicate,
     go_quote,

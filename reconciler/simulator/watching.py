@@ -201,7 +201,7 @@ class WatchStream:
     def _start(self) -> list[tuple[str, JsonObject]]:
         """Initial events and the live subscription, taken together with no await between."""
         if self._expire:
-            oldest = self._store.oldest_resource_version(self._storage_kind)
+            oldest = self._store.oldest_watchable(self._storage_kind)
             requested = self._options.resource_version or "0"
             raise gone(f"too old resource version: {requested} ({oldest + 1})")
         store = self._store

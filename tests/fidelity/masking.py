@@ -58,32 +58,61 @@ class Normalised:
 def normalise(value: Any) -> Normalised:
     """A copy of ``value`` with varying values replaced by placeholders, and what they were."""
     result = Normalised(None)
-    result.value = _normalise(value, (), result.captures, kind=None)
+    result.value = _normalise(value, (), result.captures, _Context(None, "rv"))
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class _Context:
+    kind: str | None
+    """The ``kind`` of the object being walked (list items take their list's item kind)."""
+    rv_role: str
+    """What a ``resourceVersion`` here is: ``rv`` (an object's revision), ``slice-rv`` (a
+    controller-written EndpointSlice's), ``list-rv`` (a list's or bookmark's snapshot)."""
+
+
 def _normalise(
-    value: Any, path: Path, captures: dict[Path, tuple[str, Any]], *, kind: str | None
+    value: Any, path: Path, captures: dict[Path, tuple[str, Any]], context: _Context
 ) -> Any:
     if isinstance(value, list):
-        items = _sorted_items(value, path, kind)
-        return [_normalise(item, (*path, i), captures, kind=kind) for i, item in enumerate(items)]
+        items = _sorted_items(value, path, context.kind)
+        kind = context.kind
+        if path and path[-1] == "items" and kind is not None and kind.endswith("List"):
+            context = _Context(kind.removesuffix("List"), "rv")
+        return [_normalise(item, (*path, i), captures, context) for i, item in enumerate(items)]
     if isinstance(value, str):
         return _normalise_string(value, path)
     if not isinstance(value, dict):
         return value
-    kind = value["kind"] if isinstance(value.get("kind"), str) else kind
+    if isinstance(value.get("kind"), str):
+        context = _Context(value["kind"], "rv")
+    if context.kind == "EndpointSlice":
+        context = _Context(context.kind, "slice-rv")
     out: dict[str, Any] = {}
     for key, item in value.items():
         here = (*path, key)
-        masked = _mask(key, item, here, value, kind, captures)
+        inner = _inner_context(key, value, context)
+        masked = _mask(key, item, here, value, inner, captures)
         if masked is _DROP:
             continue
         shown = _UUID.sub("<uid>", key) if key.startswith("k:{") else key
-        out[shown] = masked if masked is not _KEEP else _normalise(item, here, captures, kind=kind)
+        out[shown] = masked if masked is not _KEEP else _normalise(item, here, captures, inner)
     if path and path[-1] == "annotations" and not out:
         return _DROP_EMPTY
     return {k: v for k, v in out.items() if v is not _DROP_EMPTY}
+
+
+def _inner_context(key: str, parent: dict[str, Any], context: _Context) -> _Context:
+    """The context of ``parent[key]``: lists' and bookmarks' revisions are snapshots."""
+    if key == "metadata" and ("items" in parent or (context.kind or "").endswith("List")):
+        return _Context(context.kind, "list-rv")
+    if key == "metadata" and context.kind in ("Table", "Status"):
+        return _Context(context.kind, "list-rv")
+    if key == "object" and parent.get("type") == "BOOKMARK":
+        return _Context(context.kind, "list-rv")
+    if key in ("involvedObject", "regarding", "related"):
+        return _Context(context.kind, "ref-rv")
+    return context
 
 
 class _Marker:
@@ -106,13 +135,14 @@ def _mask(
     item: Any,
     path: Path,
     parent: dict[str, Any],
-    kind: str | None,
+    context: _Context,
     captures: dict[Path, tuple[str, Any]],
 ) -> Any:
     """The placeholder for a varying value, ``_DROP`` to leave it out, or ``_KEEP``."""
     container = path[-2] if len(path) > 1 else None
+    kind = context.kind
     if key == "resourceVersion" and isinstance(item, str):
-        return _capture(captures, path, "rv", item, "<rv>", _NUMERIC.fullmatch(item))
+        return _capture(captures, path, context.rv_role, item, "<rv>", _NUMERIC.fullmatch(item))
     if key == "uid" and isinstance(item, str):
         return _capture(captures, path, "uid", item, "<uid>", _UUID.fullmatch(item))
     if key in ("creationTimestamp", "deletionTimestamp") and isinstance(item, str):
@@ -121,7 +151,11 @@ def _mask(
         return "<time>" if isinstance(item, str) and _TIME.fullmatch(item) else item
     if key == TRIGGER_TIME or key == f"f:{TRIGGER_TIME}":
         return _DROP
-    if key == "f:annotations" and isinstance(item, dict) and set(item) <= {".", f"f:{TRIGGER_TIME}"}:
+    if (
+        key == "f:annotations"
+        and isinstance(item, dict)
+        and set(item) <= {".", f"f:{TRIGGER_TIME}"}
+    ):
         return _DROP
     if key == "generation" and kind == "EndpointSlice" and isinstance(item, int):
         return "<generation>"
@@ -132,8 +166,13 @@ def _mask(
         if isinstance(prefix, str) and item.startswith(prefix):
             shaped = _GENERATED_SUFFIX.fullmatch(item[len(prefix) :])
             return _capture(captures, path, "name", item, f"{prefix}<generated>", shaped)
-    if key in ("clusterIP", "clusterIPs") and kind == "Service":
-        return _cluster_ips(item)
+    if key == "clusterIP" and kind == "Service" and isinstance(item, str):
+        return _capture(captures, path, "ip", item, "<cluster-ip>", _is_ip(item))
+    if key == "clusterIPs" and kind == "Service" and isinstance(item, list):
+        return [
+            _capture(captures, (*path, i), "ip", ip, "<cluster-ip>", _is_ip(ip))
+            for i, ip in enumerate(item)
+        ]
     if key == "serverAddress" or (kind is None and key in _VERSION_VARYING):
         return "<varies>"
     return _KEEP
@@ -153,19 +192,12 @@ def _capture(
     return placeholder
 
 
-def _cluster_ips(item: Any) -> Any:
-    def one(address: Any) -> Any:
-        if address in ("None", ""):
-            return address
-        try:
-            ipaddress.ip_address(address)
-        except (TypeError, ValueError):
-            return address
-        return "<cluster-ip>"
-
-    if isinstance(item, list):
-        return [one(address) for address in item]
-    return one(item)
+def _is_ip(value: Any) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _normalise_string(value: str, path: Path) -> str:
@@ -200,13 +232,23 @@ def _slice_key(item: Any) -> tuple[str, int, str]:
     if not isinstance(item, dict):
         return ("", 0, "")
     labels = (item.get("metadata") or {}).get("labels") or {}
-    endpoints = item.get("endpoints") or []
+    endpoints = item.get("endpoints")
+    if not isinstance(endpoints, list):
+        return (str(labels.get("kubernetes.io/service-name", "")), 0, "")
     first = _endpoint_key(endpoints[0])[0] if endpoints else ""
     return (str(labels.get("kubernetes.io/service-name", "")), -len(endpoints), first)
 
 
 def _token_shape(token: str) -> bool:
     return decode_continue(token) is not None
+
+
+_LAYOUT_VALUE: Final = re.compile(r'": (".*?"|[^,\n{}\[\]]+)')
+
+
+def layout(text: str) -> str:
+    """A JSON text's shape: keys and indentation, with every scalar value blanked out."""
+    return _LAYOUT_VALUE.sub('": _', text)
 
 
 def decode_continue(token: str) -> dict[str, Any] | None:

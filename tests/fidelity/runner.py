@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from reconciler.simulator.cluster import simulated_cluster
+from reconciler.simulator.store import Store
+
+from .adaptations import Adaptation
 from .replay import ADMIN, Replayer, Verdict
 from .steps import Step, run_steps
 from .transcripts import Exchange, Transcript
@@ -51,24 +54,35 @@ class Script:
     timeouts: Mapping[int, int] = field(default_factory=dict)
     """``timeoutSeconds`` of a watch, shortened (what arrives matters, not when)."""
     overlaps: tuple[Overlap, ...] = ()
+    watch_cache_size: int | None = None
+    """The simulator's watch-cache window, where the recording shows one evicting."""
 
 
 EVENTUAL_WAIT = 5.0
 """Seconds a controller-dependent read may take to match."""
+CONTROLLER_LATENCY = 0.2
+"""The recorded garbage collector took 0.21 to 0.26 s to act (fidelity 09)."""
 
 
-def run_transcript(recorded: Transcript, script: Script) -> dict[int, Verdict]:
+def run_transcript(
+    recorded: Transcript, script: Script, adaptations: Mapping[int, Adaptation]
+) -> dict[int, Verdict]:
     """Replay a whole transcript in a fresh loop and simulator; a verdict per exchange."""
-    return asyncio.run(_run(recorded, script))
+    return asyncio.run(_run(recorded, script, adaptations))
 
 
-async def _run(recorded: Transcript, script: Script) -> dict[int, Verdict]:
+async def _run(
+    recorded: Transcript, script: Script, adaptations: Mapping[int, Adaptation]
+) -> dict[int, Verdict]:
     verdicts: dict[int, Verdict] = {}
+    store = Store(watch_cache_size=script.watch_cache_size)
     async with (
-        simulated_cluster(future_resource_version_wait=0.2) as sim,
+        simulated_cluster(
+            store=store, controller_latency=CONTROLLER_LATENCY, future_resource_version_wait=0.2
+        ) as sim,
         aiohttp.ClientSession() as session,
     ):
-        replayer = Replayer(sim, session)
+        replayer = Replayer(sim, session, adaptations=adaptations)
         try:
             await run_steps(replayer, script.prelude)
             await _exchanges(replayer, recorded, script, verdicts)
@@ -85,26 +99,41 @@ async def _exchanges(
     background: dict[int, asyncio.Task[Verdict]] = {}
     overlapping = {index for overlap in script.overlaps for index in overlap.watches}
     position = 0
-    while position < len(exchanges):
+    try:
+        while position < len(exchanges):
+            await _overlaps_at(position, replayer, recorded, script, background, verdicts)
+            if position in overlapping:
+                position += 1
+                continue
+            await run_steps(replayer, script.before.get(position, ()))
+            group = _side_by_side(exchanges, position, script, overlapping)
+            for verdict in await asyncio.gather(*(_one(replayer, e, script) for e in group)):
+                verdicts[verdict.exchange.index] = verdict
+            position += len(group)
         for overlap in script.overlaps:
-            if overlap.end_before == position:
-                await _join(background, overlap.watches, verdicts)
-            if overlap.start_before == position:
-                for index in overlap.watches:
-                    background[index] = asyncio.create_task(
-                        _one(replayer, exchanges[index], script)
-                    )
-        if position in overlapping:
-            position += 1
-            continue
-        await run_steps(replayer, script.before.get(position, ()))
-        group = _side_by_side(exchanges, position, script, overlapping)
-        results = await asyncio.gather(*(_one(replayer, e, script) for e in group))
-        for verdict in results:
-            verdicts[verdict.exchange.index] = verdict
-        position += len(group)
+            await _join(background, overlap.watches, verdicts)
+    finally:
+        for task in background.values():
+            task.cancel()
+        await asyncio.gather(*background.values(), return_exceptions=True)
+
+
+async def _overlaps_at(
+    position: int,
+    replayer: Replayer,
+    recorded: Transcript,
+    script: Script,
+    background: dict[int, asyncio.Task[Verdict]],
+    verdicts: dict[int, Verdict],
+) -> None:
+    """Read the overlapping watches that end here; start those that begin here."""
     for overlap in script.overlaps:
-        await _join(background, overlap.watches, verdicts)
+        if overlap.end_before == position:
+            await _join(background, overlap.watches, verdicts)
+        if overlap.start_before == position:
+            for index in overlap.watches:
+                exchange = recorded.exchanges[index]
+                background[index] = asyncio.create_task(_one(replayer, exchange, script))
 
 
 def _side_by_side(

@@ -24,12 +24,14 @@ class Call:
     method: str
     path: str
     body: Any = None
+    """A JSON body, or a function of the replayer that makes one (to quote a uid)."""
     content_type: str | None = "application/json"
     query: str = ""
 
     async def run(self, replayer: Replayer) -> None:
-        content_type = self.content_type if self.body is not None else None
-        request = Request(self.method, self.path, self.query, content_type, self.body, "*/*")
+        body = self.body(replayer) if callable(self.body) else self.body
+        content_type = self.content_type if body is not None else None
+        request = Request(self.method, self.path, self.query, content_type, body, "*/*")
         reply = await replayer.send(request)
         if reply.status >= 300:
             raise AssertionError(
@@ -55,7 +57,7 @@ class Replay:
             raise AssertionError(
                 f"setup replay of {exchange.label} answered {reply.status}: {reply.raw[:300]!r}"
             )
-        replayer.judge(exchange, reply)
+        replayer.judge(exchange, reply, own=False)
 
 
 @dataclass(frozen=True, slots=True)

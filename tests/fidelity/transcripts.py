@@ -89,9 +89,7 @@ def transcript(name: str) -> Transcript:
 def _load(path: Path) -> Transcript:
     data = orjson.loads(path.read_bytes())
     name = path.stem
-    exchanges = tuple(
-        _exchange(name, index, raw) for index, raw in enumerate(data["exchanges"])
-    )
+    exchanges = tuple(_exchange(name, index, raw) for index, raw in enumerate(data["exchanges"]))
     extras = {k: v for k, v in data.items() if k not in ("case", "why", "exchanges")}
     return Transcript(name, data["case"], data["why"], exchanges, extras)
 

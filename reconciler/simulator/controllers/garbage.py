@@ -197,8 +197,10 @@ def _without_owner_fields(entries: Iterable[JsonObject], uids: set[str]) -> list
 class GarbageCollector:
     """Deletes dependents of vanished owners and carries out foreground and orphan deletion."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, latency: float = 0.0) -> None:
         self._store = store
+        self._latency = latency
+        """Seconds between noticing work and doing it, as a real controller's queue takes."""
         self._nodes: dict[ObjectKey, _Node] = {}
         self._dependents: dict[str, dict[ObjectKey, None]] = {}
         self._pending: dict[tuple[Action, ObjectKey], None] = {}
@@ -212,6 +214,7 @@ class GarbageCollector:
             async for record in feed:
                 self._observe(record)
                 if feed.queue.empty():
+                    await self._settle(feed)
                     await self._flush(feed)
         finally:
             feed.close()
@@ -296,6 +299,18 @@ class GarbageCollector:
                 self._pending[("foreground", released.key)] = None
 
     # -- acting --------------------------------------------------------------------------------
+
+    async def _settle(self, feed: Subscription) -> None:
+        """With work pending, let ``latency`` pass, taking in the changes that come meanwhile."""
+        if self._latency <= 0 or not self._pending:
+            return
+        await asyncio.sleep(self._latency)
+        while not feed.queue.empty():
+            record = feed.queue.get_nowait()
+            if record is None:
+                feed.queue.put_nowait(None)
+                return
+            self._observe(record)
 
     async def _flush(self, feed: Subscription) -> None:
         """Act while the graph is current (no change waiting in the feed)."""

@@ -129,8 +129,10 @@ def _terminating(namespace: Mapping[str, Any]) -> bool:
 class NamespaceController:
     """Empties terminating namespaces, then lets them go."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, latency: float = 0.0) -> None:
         self._store = store
+        self._latency = latency
+        """Seconds between noticing work and doing it, as a real controller's queue takes."""
         self._terminating: set[str] = set()
         self._pending: dict[str, None] = {}
 
@@ -145,6 +147,7 @@ class NamespaceController:
             async for record in feed:
                 self._observe(record)
                 if feed.queue.empty():
+                    await self._settle(feed)
                     await self._flush(feed)
         finally:
             feed.close()
@@ -162,6 +165,18 @@ class NamespaceController:
                 self._mark(record.name)
         elif record.kind.namespaced and record.namespace in self._terminating:
             self._pending[record.namespace] = None
+
+    async def _settle(self, feed: Subscription) -> None:
+        """With work pending, let ``latency`` pass, taking in the changes that come meanwhile."""
+        if self._latency <= 0 or not self._pending:
+            return
+        await asyncio.sleep(self._latency)
+        while not feed.queue.empty():
+            record = feed.queue.get_nowait()
+            if record is None:
+                feed.queue.put_nowait(None)
+                return
+            self._observe(record)
 
     async def _flush(self, feed: Subscription) -> None:
         while self._pending and feed.queue.empty():
