@@ -236,6 +236,14 @@ def run(
     log_level: Annotated[
         str | None, typer.Option(metavar="LEVEL", help="debug, info, warning, error.")
     ] = None,
+    metrics_address: Annotated[
+        str | None,
+        typer.Option(metavar="[HOST]:PORT", help="Metrics and health endpoints (default :8080)."),
+    ] = None,
+    paired_name_template: Annotated[
+        str | None,
+        typer.Option(metavar="TEMPLATE", help="Name of paired Services (default {name}-grpc)."),
+    ] = None,
 ) -> None:
     """Run the controller: watch, reconcile, write (until SIGTERM/SIGINT)."""
     from reconciler import logs, running
@@ -256,6 +264,8 @@ def run(
             resync_seconds=resync_seconds,
             log_format=log_format,
             log_level=log_level,
+            metrics_address=metrics_address,
+            paired_name_template=paired_name_template,
         )
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)

@@ -6,6 +6,11 @@ Event); ``Mode.SERVER_DRY_RUN`` sends every write, Events included, with
 ``dryRun=All`` so the API server's admission and validation run and nothing
 persists.
 
+Events about a paired Service are recorded on its headless Service: that is
+the object the user annotated and describes, and a deleted twin cannot be
+described. Notes (advice such as a gRPC port Istio cannot name) become one
+Warning Event each, once per distinct message, like refusals.
+
 What the caller does next depends only on the returned :class:`Outcome`:
 ``CONFLICT`` means the object changed under us (409) and the key is re-planned
 from fresh cache; ``REFUSED`` from a 422 is reported and not retried (retrying
@@ -15,32 +20,43 @@ exceptions after the client's own retries, for the queue's backoff.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from reconciler.api.client import KubeClient
 from reconciler.api.errors import ConflictError, InvalidError, NotFoundError
-from reconciler.api.resources import SERVICE_ENTRIES, WORKLOAD_ENTRIES
+from reconciler.api.resources import SERVICE_ENTRIES, SERVICES, WORKLOAD_ENTRIES
 from reconciler.applying.events import EventRecorder, EventTarget, EventType
-from reconciler.applying.messages import describe_changes
+from reconciler.applying.messages import describe_action
 from reconciler.applying.patches import (
     MERGE_PATCH,
     health_patch,
+    paired_service_body,
+    paired_service_patch,
+    paired_service_preconditions,
     service_entry_patch,
     workload_entry_patch,
 )
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning.plans import (
     Action,
+    CreatePairedService,
+    DeletePairedService,
+    Note,
     NoWrite,
+    PairedServiceAction,
     SetWorkloadEntryHealth,
+    UpdatePairedService,
     UpdateServiceEntryEndpoints,
     UpdateWorkloadEntryAddress,
     Verdict,
+    WriteAction,
 )
 
 ISTIO_API_VERSION = "networking.istio.io/v1"
+API_VERSIONS = {Kind.SERVICE: "v1", Kind.NAMESPACE: "v1"}
+"""``involvedObject.apiVersion`` by kind; Istio's for the others."""
 
 
 class Mode(StrEnum):
@@ -78,6 +94,16 @@ _WITHHELD_EVENT: dict[Verdict, tuple[EventType, str]] = {
 }
 
 
+_WRITE_EVENT_REASONS: dict[type[WriteAction], str] = {
+    UpdateServiceEntryEndpoints: "EndpointsUpdated",
+    UpdateWorkloadEntryAddress: "AddressUpdated",
+    SetWorkloadEntryHealth: "HealthUpdated",
+    CreatePairedService: "PairedServiceCreated",
+    UpdatePairedService: "PairedServiceUpdated",
+    DeletePairedService: "PairedServiceDeleted",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Applied:
     """What happened to one action."""
@@ -106,6 +132,7 @@ class Applier:
         self._events = events
         self._uid_of = uid_of
         self._last_withheld: dict[ObjectKey, tuple[Verdict, str]] = {}
+        self._last_notes: dict[ObjectKey, frozenset[tuple[str, str]]] = {}
 
     @property
     def mode(self) -> Mode:
@@ -117,7 +144,7 @@ class Applier:
             return await self._withhold(action)
         self._last_withheld.pop(action.key, None)
         if self._mode is Mode.DRY_RUN:
-            return Applied(action.key, Outcome.DRY_RUN)
+            return Applied(action.key, Outcome.DRY_RUN, describe_action(action))
         try:
             message = await self._write(action)
         except ConflictError as error:
@@ -125,28 +152,43 @@ class Applier:
         except NotFoundError:
             return Applied(action.key, Outcome.NOOP, "the object was deleted meanwhile")
         except InvalidError as error:
-            await self._emit(action.key, "Warning", "Refused", f"API refused: {error.message}")
+            await self._emit(
+                _event_key(action), "Warning", "Refused", f"API refused: {error.message}"
+            )
             return Applied(action.key, Outcome.REFUSED, error.message)
         outcome = Outcome.DRY_RUN if self._mode is Mode.SERVER_DRY_RUN else Outcome.UPDATED
         if outcome is Outcome.UPDATED:
-            reason = (
-                "EndpointsUpdated" if action.key.kind is Kind.SERVICE_ENTRY else "AddressUpdated"
-            )
-            if isinstance(action, SetWorkloadEntryHealth):
-                reason = "HealthUpdated"
-            await self._emit(action.key, "Normal", reason, message)
+            reason = _WRITE_EVENT_REASONS[type(action)]
+            await self._emit(_event_key(action), "Normal", reason, message)
         return Applied(action.key, outcome, message)
+
+    async def note(self, key: ObjectKey, notes: Iterable[Note]) -> tuple[Note, ...]:
+        """Record the notes about ``key`` as Warning Events, each once while it lasts.
+
+        ``notes`` is what the latest plan says about ``key``: a note that is no
+        longer there is forgotten, so it is recorded again if it comes back.
+        Returns the notes that are new (recorded now, or only reported in dry-run).
+        """
+        current = {(note.reason, note.message): note for note in notes if note.key == key}
+        remembered = self._last_notes.pop(key, frozenset())
+        if current:
+            self._last_notes[key] = frozenset(current)
+        fresh = tuple(current[seen] for seen in sorted(current.keys() - remembered))
+        if self._mode is not Mode.DRY_RUN:
+            for note in fresh:
+                await self._emit(key, "Warning", note.reason, note.message)
+        return fresh
 
     def forget(self, key: ObjectKey) -> None:
         """Drop what is remembered about an object that is gone."""
         self._last_withheld.pop(key, None)
 
-    async def _write(
-        self,
-        action: UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth,
-    ) -> str:
+    async def _write(self, action: WriteAction) -> str:
         key = action.key
         dry_run = self._mode is Mode.SERVER_DRY_RUN
+        if isinstance(action, PairedServiceAction):
+            await self._write_paired_service(action, dry_run=dry_run)
+            return describe_action(action)
         if isinstance(action, UpdateServiceEntryEndpoints):
             await self._client.patch(
                 SERVICE_ENTRIES,
@@ -156,7 +198,7 @@ class Applier:
                 content_type=MERGE_PATCH,
                 dry_run=dry_run,
             )
-            return describe_changes(action.changes)
+            return describe_action(action)
         if isinstance(action, UpdateWorkloadEntryAddress):
             written = await self._client.patch(
                 WORKLOAD_ENTRIES,
@@ -172,9 +214,33 @@ class Applier:
                     action.resource_version if dry_run else written.metadata.resource_version
                 )
                 await self._write_health(action.health, resource_version, dry_run=dry_run)
-            return describe_changes(action.changes)
+            return describe_action(action)
         await self._write_health(action, action.resource_version, dry_run=dry_run)
-        return f"Healthy={action.after.status}: {action.after.message or action.after.reason}"
+        return describe_action(action)
+
+    async def _write_paired_service(self, action: PairedServiceAction, *, dry_run: bool) -> None:
+        key = action.key
+        if isinstance(action, CreatePairedService):
+            await self._client.create(
+                SERVICES, key.namespace, paired_service_body(action), dry_run=dry_run
+            )
+        elif isinstance(action, UpdatePairedService):
+            await self._client.patch(
+                SERVICES,
+                key.namespace,
+                key.name,
+                paired_service_patch(action),
+                content_type=MERGE_PATCH,
+                dry_run=dry_run,
+            )
+        else:
+            await self._client.delete(
+                SERVICES,
+                key.namespace,
+                key.name,
+                preconditions=paired_service_preconditions(action),
+                dry_run=dry_run,
+            )
 
     async def _write_health(
         self, action: SetWorkloadEntryHealth, resource_version: str, *, dry_run: bool
@@ -203,7 +269,7 @@ class Applier:
         if self._events is None:
             return
         target = EventTarget(
-            api_version=ISTIO_API_VERSION,
+            api_version=API_VERSIONS.get(key.kind, ISTIO_API_VERSION),
             kind=str(key.kind),
             namespace=key.namespace,
             name=key.name,
@@ -216,3 +282,8 @@ class Applier:
             message=message,
             dry_run=self._mode is Mode.SERVER_DRY_RUN,
         )
+
+
+def _event_key(action: WriteAction) -> ObjectKey:
+    """The object an action's Event is about: for a paired Service, its headless Service."""
+    return action.source if isinstance(action, PairedServiceAction) else action.key

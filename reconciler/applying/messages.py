@@ -1,7 +1,8 @@
 """Short human sentences for plan actions, for Events and logs.
 
 Event messages are read in ``kubectl describe``, one line each, so they name
-the pods and addresses that changed and why, and stay short.
+the pods and addresses that changed and why (or the paired Service and the
+fields that changed), and stay short.
 """
 
 from __future__ import annotations
@@ -9,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from reconciler.planning.plans import (
+    CreatePairedService,
+    DeletePairedService,
     DriftReason,
     EndpointChange,
+    PairedServiceAction,
     SetWorkloadEntryHealth,
     WriteAction,
 )
@@ -38,6 +42,18 @@ def describe_changes(changes: Iterable[EndpointChange]) -> str:
 
 def describe_action(action: WriteAction) -> str:
     """The one line a write (or its dry run) is logged and recorded with."""
+    if isinstance(action, PairedServiceAction):
+        return describe_pairing(action)
     if isinstance(action, SetWorkloadEntryHealth):
         return f"Healthy={action.after.status}: {action.after.message or action.after.reason}"
     return describe_changes(action.changes)
+
+
+def describe_pairing(action: PairedServiceAction) -> str:
+    """``created paired Service web-grpc``, ``... updated: spec.ports``, ``... deleted: why``."""
+    name = f"paired Service {action.key.name}"
+    if isinstance(action, CreatePairedService):
+        return f"created {name} (ClusterIP, same selector and ports)"
+    if isinstance(action, DeletePairedService):
+        return f"deleted {name}: {action.reason}"
+    return f"updated {name}: {', '.join(action.fields)}"

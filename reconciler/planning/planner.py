@@ -8,7 +8,9 @@ always give the same plan and tests need no clock.
 
 Each entry point answers None when the object is not managed, or is managed
 and already right (steady state plans nothing); otherwise one action: a write,
-or a :class:`~reconciler.planning.plans.NoWrite` that says why not.
+or a :class:`~reconciler.planning.plans.NoWrite` that says why not. A Service
+key is planned by :mod:`~reconciler.planning.pairing`: its paired Services,
+which can take several actions (create one, delete another), and notes.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ from reconciler.planning.health import (
     with_health,
 )
 from reconciler.planning.limits import address_violation, endpoint_violations
+from reconciler.planning.pairing import plan_pairing
 from reconciler.planning.plans import (
     Action,
     DriftReason,
     EndpointChange,
+    Note,
     NoWrite,
     Plan,
     SetWorkloadEntryHealth,
@@ -69,14 +73,23 @@ def plan(
     held_since: Mapping[ObjectKey, float],
     departed: Mapping[ObjectKey, Mapping[str, WorkloadSpec]] = _NOTHING_DEPARTED,
 ) -> Plan:
-    """Actions for the ServiceEntries and WorkloadEntries named by ``keys``, ordered by key.
+    """Actions for the ServiceEntries, WorkloadEntries and Services named by ``keys``.
 
-    Keys of other kinds, and of objects absent from the view, plan nothing.
-    ``departed`` is the caller's memory of endpoints removed from each entry,
-    by pod (see :func:`plan_service_entry`).
+    Ordered by the key planned. Keys of other kinds, and of objects absent
+    from the view, plan nothing. ``departed`` is the caller's memory of
+    endpoints removed from each entry, by pod (see :func:`plan_service_entry`).
     """
-    actions = (
-        _plan_key(
+    actions: list[Action] = []
+    notes: list[Note] = []
+    for key in sorted(set(keys)):
+        if key.kind is Kind.SERVICE:
+            service = view.service(key.namespace, key.name)
+            if service is not None:
+                pairing = plan_pairing(service, view=view, settings=settings)
+                actions.extend(pairing.actions)
+                notes.extend(pairing.notes)
+            continue
+        action = _plan_key(
             key,
             view=view,
             settings=settings,
@@ -85,9 +98,9 @@ def plan(
             held_since=held_since,
             departed=departed,
         )
-        for key in sorted(set(keys))
-    )
-    return Plan(tuple(action for action in actions if action is not None))
+        if action is not None:
+            actions.append(action)
+    return Plan(tuple(actions), notes=tuple(notes))
 
 
 def _plan_key(

@@ -4,6 +4,11 @@ The planner returns a :class:`Plan`; the applier carries out its writes; the
 ``diff`` command, ``--dry-run`` logs, Events and drift metrics all render the
 same actions. Each action names its object by key, says why, and carries the
 before and after of what it changes, so any rendering needs nothing else.
+
+Besides actions a plan carries notes: advice about an object that needs no
+write (a gRPC port Istio will not recognise by its name). A note is not drift
+and does not go away when the plan is applied; it is recorded once as a
+Warning Event and shown by ``diff``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from reconciler.models.projections import Condition, WorkloadSpec
+from reconciler.models.projections import Condition, Service, WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
 
 
@@ -124,8 +129,89 @@ class NoWrite:
     """For HELD: when the held condition was first seen (monotonic seconds)."""
 
 
-Action = UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth | NoWrite
-WriteAction = UpdateServiceEntryEndpoints | UpdateWorkloadEntryAddress | SetWorkloadEntryHealth
+@dataclass(frozen=True, slots=True)
+class CreatePairedService:
+    """Create the paired ClusterIP Service of a headless Service (SPEC section 3).
+
+    ``key`` is the Service created, ``source`` the headless Service it pairs
+    (Events are recorded there). ``after`` holds exactly what is sent: the
+    copied fields and the marks (label, source annotation, ownerReference);
+    the API server fills in the rest (cluster IPs, defaults, uid).
+    """
+
+    key: ObjectKey
+    source: ObjectKey
+    after: Service
+    changes: tuple[EndpointChange, ...] = ()
+    """Always empty: a Service has no endpoint drift. Every action answers ``changes``."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePairedService:
+    """Bring a paired Service we own back in line with its headless Service, in one patch.
+
+    ``before`` is the Service as cached, ``after`` the same Service with the
+    copied fields and marks as they must be; everything else (other labels,
+    annotations and owners, cluster IPs) is as it was. ``fields`` names what
+    differs (``spec.ports``, ``metadata.annotations``...), in a fixed order.
+    """
+
+    key: ObjectKey
+    source: ObjectKey
+    resource_version: str
+    before: Service
+    after: Service
+    fields: tuple[str, ...]
+    changes: tuple[EndpointChange, ...] = ()
+    """Always empty: a Service has no endpoint drift. Every action answers ``changes``."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeletePairedService:
+    """Delete a paired Service we own that its headless Service no longer asks for.
+
+    Sent with ``uid`` and ``resourceVersion`` preconditions, so only the very
+    object judged ours is deleted. ``reason`` says why it is no longer wanted.
+    """
+
+    key: ObjectKey
+    source: ObjectKey
+    uid: str
+    resource_version: str
+    before: Service
+    reason: str
+    changes: tuple[EndpointChange, ...] = ()
+    """Always empty: a Service has no endpoint drift. Every action answers ``changes``."""
+
+
+PairedServiceAction = CreatePairedService | UpdatePairedService | DeletePairedService
+
+Action = (
+    UpdateServiceEntryEndpoints
+    | UpdateWorkloadEntryAddress
+    | SetWorkloadEntryHealth
+    | CreatePairedService
+    | UpdatePairedService
+    | DeletePairedService
+    | NoWrite
+)
+WriteAction = (
+    UpdateServiceEntryEndpoints
+    | UpdateWorkloadEntryAddress
+    | SetWorkloadEntryHealth
+    | CreatePairedService
+    | UpdatePairedService
+    | DeletePairedService
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """Advice about an object that needs no write; ``reason`` is the Event reason."""
+
+    key: ObjectKey
+    reason: str
+    message: str
 
 
 def is_write(action: Action) -> bool:
@@ -134,9 +220,15 @@ def is_write(action: Action) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every action for the objects planned, in a stable order (by key)."""
+    """Every action for the objects planned, in a stable order (by the key planned).
+
+    Planning a headless Service can yield several actions on other objects
+    (create its paired Service, delete one it no longer asks for); they follow
+    the key that was planned. A plan with notes only is empty: nothing to do.
+    """
 
     actions: tuple[Action, ...] = field(default=())
+    notes: tuple[Note, ...] = field(default=())
 
     def __iter__(self) -> Iterator[Action]:
         return iter(self.actions)

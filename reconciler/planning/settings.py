@@ -2,9 +2,9 @@
 
 The planner is pure, so everything that varies by installation reaches it as a
 frozen value: the cluster domain (hosts matching), the namespace pairs allowed
-to reference each other, the mass-removal grace period and the namespaces in
-scope. ``run``, ``diff`` and ``audit`` build one :class:`PlanningSettings` from
-their validated configuration.
+to reference each other, the mass-removal grace period, the namespaces in
+scope and the name template of paired Services. ``run``, ``diff`` and ``audit``
+build one :class:`PlanningSettings` from their validated configuration.
 
 ``--allow-cross-namespace`` takes ``FROM=TO`` pairs (repeat the flag, or
 separate pairs with commas: ``team-a=shared,team-b=shared``). ``FROM`` is the
@@ -22,6 +22,7 @@ from typing import Final
 
 DEFAULT_CLUSTER_DOMAIN: Final = "cluster.local"
 DEFAULT_REMOVAL_GRACE: Final = 30.0
+DEFAULT_PAIRED_NAME_TEMPLATE: Final = "{name}-grpc"
 ALLOW_CROSS_NAMESPACE_FLAG: Final = "--allow-cross-namespace"
 
 _NAMESPACE_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
@@ -39,12 +40,15 @@ class PlanningSettings:
     """Seconds a mass removal must persist before it is written."""
     namespaces: frozenset[str] = field(default_factory=frozenset)
     """Namespaces in scope; empty means every namespace."""
+    paired_name_template: str = DEFAULT_PAIRED_NAME_TEMPLATE
+    """Name of a paired Service asked for with ``"true"``; ``{name}`` is the headless Service."""
 
     def __post_init__(self) -> None:
         if self.removal_grace < 0:
             raise ValueError(f"removal_grace must not be negative, got {self.removal_grace}")
         if not self.cluster_domain.strip("."):
             raise ValueError("cluster_domain must not be empty")
+        check_paired_name_template(self.paired_name_template)
 
     def in_scope(self, namespace: str) -> bool:
         return not self.namespaces or namespace in self.namespaces
@@ -55,6 +59,18 @@ class PlanningSettings:
             from_namespace == to_namespace
             or (from_namespace, to_namespace) in self.allow_cross_namespace
         )
+
+
+def check_paired_name_template(template: str) -> None:
+    """Raise ValueError unless ``template`` names a Service from ``{name}`` and nothing else."""
+    if "{name}" not in template:
+        raise ValueError(f"paired name template {template!r} must contain {{name}}")
+    try:
+        template.format(name="x")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"paired name template {template!r}: only {{name}} may be used ({error})"
+        ) from None
 
 
 def parse_allow_cross_namespace(values: Iterable[str]) -> frozenset[tuple[str, str]]:

@@ -12,7 +12,11 @@ planner agree on what points where:
 - EndpointSlices by Service (label ``kubernetes.io/service-name``) and by pod
   (each endpoint's identity: ``targetRef`` name, else ``hostname``);
 - ServiceEntries by the Services they name, by annotation or by ``hosts``;
-- WorkloadEntries by the pod they name.
+- WorkloadEntries by the pod they name;
+- Services by the paired Service names they may ask for (the annotation
+  ``headless-reconciler.io/grpc-service``, or the name template for a headless
+  Service, which a namespace-wide opt-in would pair), so a Service appearing
+  or leaving under such a name re-plans those that want it.
 
 A reference is indexed whatever its namespace and whether or not the object
 is opted in: the index only says who might care about a change, and the
@@ -39,6 +43,7 @@ from reconciler.models.projections import (
     WorkloadEntry,
 )
 from reconciler.models.refs import Kind, NamespacedName, ObjectKey
+from reconciler.planning.pairing import candidate_names
 from reconciler.planning.references import (
     MANAGED_NAMESPACE_LABEL,
     MANAGED_NAMESPACE_VALUE,
@@ -47,6 +52,7 @@ from reconciler.planning.references import (
     hosts_service_refs,
     parse_name_ref,
 )
+from reconciler.planning.settings import DEFAULT_PAIRED_NAME_TEMPLATE
 from reconciler.runtime.mapping import slice_pods, slice_service
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.stores import Change, Store
@@ -56,6 +62,7 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 
 BY_SERVICE = "service"
 BY_POD = "pod"
+BY_PAIRED_NAME = "paired-name"
 
 
 def _slice_service(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
@@ -81,10 +88,16 @@ def _workload_entry_pod(entry: WorkloadEntry) -> Iterable[tuple[str, str]]:
 class ClusterCache:
     """The five stores, their indexes and readiness; implements ``ClusterView`` and ``Links``."""
 
-    def __init__(self, *, cluster_domain: str = DEFAULT_CLUSTER_DOMAIN) -> None:
+    def __init__(
+        self,
+        *,
+        cluster_domain: str = DEFAULT_CLUSTER_DOMAIN,
+        paired_name_template: str = DEFAULT_PAIRED_NAME_TEMPLATE,
+    ) -> None:
         self.cluster_domain = cluster_domain
+        self.paired_name_template = paired_name_template
         self.namespaces: Store[Namespace] = Store()
-        self.services: Store[Service] = Store()
+        self.services: Store[Service] = Store(indexes={BY_PAIRED_NAME: self._paired_names})
         self.endpoint_slices: Store[EndpointSlice] = Store(
             indexes={BY_SERVICE: _slice_service, BY_POD: _slice_pods}
         )
@@ -121,6 +134,10 @@ class ClusterCache:
             yield ObjectKey(Kind.WORKLOAD_ENTRY, *key)
         for key in self.services.all_keys():
             yield ObjectKey(Kind.SERVICE, *key)
+
+    def _paired_names(self, service: Service) -> Iterable[tuple[str, str]]:
+        namespace = service.metadata.namespace
+        return ((namespace, name) for name in self.paired_names_of(service))
 
     def _service_entry_services(self, entry: ServiceEntry) -> Iterable[tuple[str, str]]:
         named = dict.fromkeys(_annotated_ref(entry.metadata, SERVICE_ANNOTATION))
@@ -173,6 +190,14 @@ class ClusterCache:
     def workload_entries_of_pod(self, namespace: str, pod: str) -> Sequence[NamespacedName]:
         """WorkloadEntries (of any namespace) whose pod annotation names the pod."""
         return self.workload_entries.indexed_keys(BY_POD, namespace, pod)
+
+    def paired_names_of(self, service: Service) -> Sequence[str]:
+        """The paired Service names the Service may ask for (see the planner's pairing)."""
+        return candidate_names(service, template=self.paired_name_template)
+
+    def services_asking_for(self, namespace: str, name: str) -> Sequence[NamespacedName]:
+        """Services of the namespace that may ask for a paired Service of this name."""
+        return self.services.indexed_keys(BY_PAIRED_NAME, namespace, name)
 
     def service_names_in(self, namespace: str) -> Sequence[str]:
         return self.services.names_in(namespace)

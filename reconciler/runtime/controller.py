@@ -5,6 +5,10 @@ This is the pipeline of STYLE.md in one place, and nothing more: watching is
 ``WorkQueue``, deciding is the pure planner, writing is the ``Applier``. A key
 is planned from the cache as it is when its turn comes (level-based), so a
 burst of events for one ServiceEntry becomes one plan and at most one write.
+
+A Service key plans its paired Services: possibly several actions (create the
+wanted twin, delete one no longer wanted), applied in plan order, and notes
+(advice recorded as Warning Events and logged).
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.api.client import KubeClient
+from reconciler.api.errors import ApiError
 from reconciler.applying.applier import Applied, Applier, Outcome
 from reconciler.models.projections import WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
@@ -30,10 +35,11 @@ from reconciler.runtime.cache import ClusterCache
 from reconciler.runtime.informers import Informers
 from reconciler.runtime.mapping import keys_for_change
 from reconciler.runtime.queue import Requeue, WorkQueue
+from reconciler.watching import LineObserver, RestartObserver
 
 logger = logging.getLogger(__name__)
 
-PLANNED_KINDS = frozenset({Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY})
+PLANNED_KINDS = frozenset({Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY, Kind.SERVICE})
 CONFLICT_REQUEUE_SECONDS = 0.2
 """After a 409, re-plan soon: by then the watch has usually brought the newer object."""
 
@@ -52,6 +58,9 @@ def _rfc3339_now() -> str:
 
 ResultObserver = Callable[[Applied, float | None], None]
 """Called after every reconcile with what happened and the event time that caused it."""
+
+PlanObserver = Callable[[ObjectKey, Sequence[Action], float], None]
+"""Called with every key planned, its plan's actions and the monotonic time it was planned at."""
 
 
 def _held_since(action: Action) -> float | None:
@@ -72,12 +81,16 @@ class Controller:
         cache: ClusterCache | None = None,
         settings: ControllerSettings | None = None,
         on_result: ResultObserver | None = None,
+        on_plan: PlanObserver | None = None,
+        on_watch_line: LineObserver | None = None,
+        on_watch_restart: RestartObserver | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings or ControllerSettings()
         self._planning = planning
         self._applier = applier
         self._on_result = on_result
+        self._on_plan = on_plan
         self._monotonic = monotonic
         self.cache = cache or ClusterCache(cluster_domain=planning.cluster_domain)
         self.queue: WorkQueue[ObjectKey] = WorkQueue(
@@ -90,6 +103,8 @@ class Controller:
             self.cache,
             on_change=self._on_change,
             watch_timeout=self._settings.watch_timeout_seconds,
+            on_line=on_watch_line,
+            on_restart=on_watch_restart,
         )
         self._held_since: dict[ObjectKey, float] = {}
         self._departed: dict[ObjectKey, dict[str, WorkloadSpec]] = {}
@@ -99,6 +114,11 @@ class Controller:
     @property
     def ready(self) -> bool:
         return self.cache.synced.is_set() and not self._stopping.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        """True from the moment :meth:`stop` is called."""
+        return self._stopping.is_set()
 
     async def run(self) -> None:
         """Watch, wait for the caches, then reconcile until stopped."""
@@ -147,7 +167,7 @@ class Controller:
         if key.kind not in PLANNED_KINDS or not self._planning.in_scope(key.namespace):
             return None
         now = self._monotonic()
-        actions = plan(
+        planned = plan(
             [key],
             view=self.cache,
             settings=self._planning,
@@ -155,34 +175,49 @@ class Controller:
             now_timestamp=_rfc3339_now(),
             held_since=self._held_since,
             departed=self._departed,
-        ).actions
+        )
+        if self._on_plan is not None:
+            self._on_plan(key, planned.actions, now)
         if self.cache.service_entry(key.namespace, key.name) is None:
             self._departed.pop(key, None)
-        if not actions:
-            # Settled (or gone): a refusal or hold that comes back later is news again.
-            self._held_since.pop(key, None)
-            self._applier.forget(key)
-            self._report(Applied(key, Outcome.NOOP), work.observed_at)
-            return None
-        action = actions[0]
-        held_since = _held_since(action)
+        for note in await self._applier.note(key, planned.notes):
+            logger.warning(
+                "%s %s: %s", note.reason, note.key, note.message, extra={"key": str(note.key)}
+            )
+        held_since = next(
+            (since for action in planned if (since := _held_since(action)) is not None), None
+        )
         if held_since is None:
             self._held_since.pop(key, None)
         else:
             self._held_since[key] = held_since
-        applied = await self._applier.apply(action)
-        self._report(applied, work.observed_at)
-        if applied.outcome is Outcome.UPDATED and isinstance(action, UpdateServiceEntryEndpoints):
-            self._departed[key] = departed_after(
-                self._departed.get(key, {}), before=action.before, changes=action.changes
-            )
-        if applied.outcome is Outcome.CONFLICT:
-            return Requeue(after=CONFLICT_REQUEUE_SECONDS)
+        if not any(action.key == key for action in planned.withheld):
+            # Settled, written or gone: a refusal or hold that comes back later is news again.
+            self._applier.forget(key)
+        if not planned:
+            self._report(Applied(key, Outcome.NOOP), work.observed_at)
+            return None
+        retry_after: list[float] = []
+        for action in planned:
+            try:
+                applied = await self._applier.apply(action)
+            except ApiError as error:
+                self._report(Applied(action.key, Outcome.ERROR, error.message), work.observed_at)
+                raise
+            self._report(applied, work.observed_at)
+            if applied.outcome is Outcome.CONFLICT:
+                retry_after.append(CONFLICT_REQUEUE_SECONDS)
+            if applied.outcome is Outcome.UPDATED and isinstance(
+                action, UpdateServiceEntryEndpoints
+            ):
+                self._departed[key] = departed_after(
+                    self._departed.get(key, {}), before=action.before, changes=action.changes
+                )
         if held_since is not None:
             # Look again when the grace period ends: the guard lets the change through then.
             remaining = held_since + self._planning.removal_grace - now
-            return Requeue(after=max(remaining, 0.0) + 0.05)
-        return None
+            retry_after.append(max(remaining, 0.0) + 0.05)
+        return Requeue(after=min(retry_after)) if retry_after else None
 
     def _report(self, applied: Applied, observed_at: float | None) -> None:
         if applied.outcome is not Outcome.NOOP:

@@ -23,7 +23,7 @@ from reconciler.api.client import KubeClient
 from reconciler.api.resources import BY_KIND, Resource
 from reconciler.models.refs import Kind
 from reconciler.runtime.cache import ClusterCache
-from reconciler.watching import RestartObserver, Watcher
+from reconciler.watching import LineObserver, RestartObserver, Watcher
 
 ChangeCallback = Callable[[Kind, Any, Any], None]
 """``on_change(kind, old, new)``: a projection of ``kind``, or None where it did not exist."""
@@ -40,12 +40,14 @@ class Informers:
         on_change: ChangeCallback,
         watch_timeout: float = 300.0,
         on_restart: RestartObserver | None = None,
+        on_line: LineObserver | None = None,
     ) -> None:
         self._client = client
         self._cache = cache
         self._on_change = on_change
         self._watch_timeout = watch_timeout
         self._on_restart = on_restart
+        self._on_line = on_line
 
     async def run(self) -> None:
         """Watch until cancelled; watchers retry on their own, so this only ends by cancellation."""
@@ -59,6 +61,7 @@ class Informers:
             resource,
             watch_timeout=self._watch_timeout,
             on_restart=self._on_restart,
+            on_line=self._on_line,
         )
         events = watcher.events()
         async with aclosing(events):

@@ -10,7 +10,8 @@ cache's indexes (:class:`Links`), so it is tested with tables and no cluster.
 
 Both the old and the new state count: a pod that left a slice, a Service a
 slice no longer belongs to, a paired Service whose source annotation was
-removed, all still name someone who must be told. Mapping too widely costs
+removed, a headless Service that stopped asking for a name another one wants,
+all still name someone who must be told. Mapping too widely costs
 one reconcile that plans nothing; mapping too narrowly leaves drift until the
 next resync.
 """
@@ -45,6 +46,10 @@ class Links(Protocol):
     ) -> Iterable[NamespacedName]: ...
 
     def workload_entries_of_pod(self, namespace: str, pod: str) -> Iterable[NamespacedName]: ...
+
+    def paired_names_of(self, service: Service) -> Iterable[str]: ...
+
+    def services_asking_for(self, namespace: str, name: str) -> Iterable[NamespacedName]: ...
 
     def slices_of(self, namespace: str, service: str) -> Sequence[EndpointSlice]: ...
 
@@ -98,7 +103,13 @@ def keys_for_endpoint_slice(
 
 
 def keys_for_service(old: Service | None, new: Service | None, *, links: Links) -> set[ObjectKey]:
-    """The Service itself, the entries that follow it, and (if paired) the Service it came from."""
+    """The Service, the entries that follow it, and the Services whose pairing it touches.
+
+    Pairing: the Service a paired Service came from (annotation ``.../source``),
+    the Services that may ask for a paired Service of this one's name (a
+    foreign Service taking or leaving that name), and the other Services that
+    may ask for a name this one asks or asked for (a conflict starting or ending).
+    """
     metadata = _metadata(old, new)
     namespace, name = metadata.namespace, metadata.name
     keys = {ObjectKey(Kind.SERVICE, namespace, name)}
@@ -106,10 +117,15 @@ def keys_for_service(old: Service | None, new: Service | None, *, links: Links) 
     for endpoint_slice in links.slices_of(namespace, name):
         for pod in slice_pods(endpoint_slice):
             keys.update(_workload_entries_of(namespace, pod, links))
+    keys.update(_services_asking_for(namespace, name, links))
     for state in (old, new):
-        source = None if state is None else _paired_source(state)
+        if state is None:
+            continue
+        source = _paired_source(state)
         if source is not None:
             keys.add(source)
+        for paired in links.paired_names_of(state):
+            keys.update(_services_asking_for(namespace, paired, links))
     return keys
 
 
@@ -182,6 +198,11 @@ def _service_entries_of(namespace: str, service: str, links: Links) -> Iterator[
 def _workload_entries_of(namespace: str, pod: str, links: Links) -> Iterator[ObjectKey]:
     for key in links.workload_entries_of_pod(namespace, pod):
         yield ObjectKey(Kind.WORKLOAD_ENTRY, key.namespace, key.name)
+
+
+def _services_asking_for(namespace: str, name: str, links: Links) -> Iterator[ObjectKey]:
+    for key in links.services_asking_for(namespace, name):
+        yield ObjectKey(Kind.SERVICE, key.namespace, key.name)
 
 
 def _endpoints_by_pod(endpoint_slice: EndpointSlice | None) -> dict[str, list[Endpoint]]:

@@ -18,6 +18,8 @@ runner, which controllers rely on to stay level-based:
   missed.
 - :meth:`WorkQueue.shutdown` stops starting work, waits for the runs in
   flight for a grace period, then cancels them.
+- Each run is its own task, and every line it logs carries its key and a
+  reconcile id (:func:`~reconciler.logs.bind_reconcile`).
 
 Time comes from a :class:`Clock`, so tests move it by hand and never sleep.
 """
@@ -32,6 +34,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
+
+from reconciler.logs import bind_reconcile
 
 K = TypeVar("K", bound=Hashable)
 
@@ -314,6 +318,7 @@ class WorkQueue(Generic[K]):
 
     async def _process(self, work: Work[K], reconcile: Reconcile[K]) -> None:
         key = work.key
+        bind_reconcile(str(key))
         try:
             try:
                 outcome = await reconcile(work)

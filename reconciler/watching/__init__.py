@@ -12,6 +12,7 @@ from reconciler.watching.listing import Listing, list_all
 from reconciler.watching.watcher import (
     Applied,
     Deleted,
+    LineObserver,
     Relisted,
     Restart,
     RestartObserver,
@@ -24,6 +25,7 @@ __all__ = [
     "Applied",
     "Backoff",
     "Deleted",
+    "LineObserver",
     "Listing",
     "Relisted",
     "Restart",

@@ -15,9 +15,10 @@ The shape is kube-rs's ``watcher`` (and client-go's reflector loop):
 5. On any other failure, wait (:mod:`~reconciler.watching.backoff`) and resume
    from the last resourceVersion, or list again if there is none yet.
 
-Every restart is reported through an optional observer with its reason, for
-metrics and logs. The watcher never gives up and never raises an API error; it
-stops when the consumer stops iterating or its task is cancelled.
+Every restart is reported through an optional observer with its reason, and
+every watch line (bookmarks included) through another with its type, for
+metrics and health checks. The watcher never gives up and never raises an API
+error; it stops when the consumer stops iterating or its task is cancelled.
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ class Restart:
 
 RestartObserver = Callable[[Restart], None]
 
+LineObserver = Callable[[str, str], None]
+"""Called with ``(resource, type)`` for each watch line: ADDED, MODIFIED, DELETED, BOOKMARK."""
+
 
 class Watcher(Generic[P]):
     """The list-then-watch loop for one resource, namespace and selector."""
@@ -113,6 +117,7 @@ class Watcher(Generic[P]):
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random.random,
         on_restart: RestartObserver | None = None,
+        on_line: LineObserver | None = None,
     ) -> None:
         self._client = client
         self._resource = resource
@@ -126,6 +131,7 @@ class Watcher(Generic[P]):
         self._sleep = sleep
         self._random = random
         self._on_restart = on_restart
+        self._on_line = on_line
         self._decoder = decoder_for(resource.projection)
 
     async def events(self) -> AsyncGenerator[WatchEvent[P], None]:
@@ -158,6 +164,9 @@ class Watcher(Generic[P]):
                     async for raw in lines:
                         line = self._decoder.line(raw)
                         received = True
+                        if self._on_line is not None:
+                            kind = line.type if isinstance(line, Change) else "BOOKMARK"
+                            self._on_line(self._resource.label, kind)
                         resource_version = line.resource_version or resource_version
                         if isinstance(line, Change):
                             deleted = line.type == "DELETED"
