@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from reconciler.cli import app
+from reconciler.config import AuditSettings, DiffSettings, ReportSettings, RunSettings
 from reconciler.reporting.commands import ExitCode
 
 
@@ -143,3 +144,38 @@ def test_help_lists_every_command() -> None:
     assert code == 0
     for command in ("run", "diff", "audit", "demo", "simulate"):
         assert command in stdout
+
+
+@pytest.mark.parametrize("command", ["diff", "audit"])
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("grpc", "must contain {name}"),
+        ("{name}-{x}", "only {name} may be used"),
+        ("{name}_GRPC", "may add only lowercase letters, digits and '-'"),
+    ],
+)
+def test_a_bad_paired_name_template_is_one_sentence_naming_the_flag(
+    command: str, template: str, problem: str
+) -> None:
+    env = {"HEADLESS_RECONCILER_PAIRED_NAME_TEMPLATE": template}
+
+    code, stdout, stderr = invoke(command, env=env)
+
+    assert code == ExitCode.USAGE
+    assert stdout == ""
+    assert_one_sentence(
+        stderr,
+        naming=f"--paired-name-template (or HEADLESS_RECONCILER_PAIRED_NAME_TEMPLATE) {template!r}",
+    )
+    assert problem in stderr
+
+
+@pytest.mark.parametrize("settings_type", [RunSettings, DiffSettings, AuditSettings])
+def test_every_command_plans_with_the_paired_name_template_it_was_given(
+    settings_type: type[RunSettings | ReportSettings],
+) -> None:
+    settings = settings_type(paired_name_template="{name}-mesh")
+
+    assert settings.planning().paired_name_template == "{name}-mesh"
+    assert settings_type().planning().paired_name_template == "{name}-grpc"

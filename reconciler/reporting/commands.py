@@ -36,7 +36,12 @@ from reconciler.reporting.diff import diff_view
 from reconciler.reporting.progress import Progress
 from reconciler.reporting.rendering import audit_json, audit_text, diff_json, diff_text
 from reconciler.reporting.scope import Scope
-from reconciler.reporting.snapshot import ListFailed, qualified_name, take_snapshot
+from reconciler.reporting.snapshot import (
+    ListFailed,
+    planned_keys,
+    qualified_name,
+    take_snapshot,
+)
 from reconciler.runtime.cache import ClusterCache
 
 ONE_SHOT_RETRIES = RetryPolicy(attempts=3)
@@ -75,7 +80,7 @@ async def run_diff(
     def report(cache: ClusterCache, scope: Scope) -> tuple[str, bool]:
         found = diff_view(
             cache,
-            cache.primary_keys(),
+            planned_keys(cache, selector=settings.selector),
             settings=settings.planning(),
             now_timestamp=_rfc3339_now(),
             scope=scope,
@@ -148,7 +153,11 @@ async def _snapshot(
             rate_limit=TokenBucket(qps=settings.qps, burst=settings.burst),
         ) as client:
             return await take_snapshot(
-                client, scope=scope, cluster_domain=settings.cluster_domain, progress=progress
+                client,
+                scope=scope,
+                cluster_domain=settings.cluster_domain,
+                paired_name_template=settings.paired_name_template,
+                progress=progress,
             )
     except ListFailed as failed:
         raise explain(failed, server=server) from None

@@ -4,8 +4,14 @@ The planner is the one ``run`` uses, on the same cache, so ``diff`` shows
 exactly what the controller would do now (STYLE.md, point 2: a rendering of
 the plan, not a second opinion). Each object gets its action, and, for the
 actions that change something, the fields before and after as the API would
-show them and the exact patches ``run`` would send (from
-:mod:`reconciler.applying.patches`, the bodies the applier sends).
+show them and the exact requests ``run`` would send (bodies from
+:mod:`reconciler.applying.patches`, the ones the applier sends).
+
+ServiceEntries and WorkloadEntries are patched. A paired Service is created
+whole (``before`` is empty: nothing is there yet), patched, or deleted with
+preconditions (``after`` is empty); its action is keyed by the paired Service,
+and says which headless Service asked for it. Advice that needs no write (a
+gRPC port Istio cannot name) comes as notes, which are never drift.
 
 A one-shot diff has no history, so the mass-removal guard holds every mass
 removal it sees (in ``run`` it would be written once it had lasted
@@ -15,34 +21,45 @@ would get once the hold ends, and it counts as drift.
 Exit status follows from :attr:`DiffReport.drift`: an object drifts when it
 would be written, or when drift stays that the controller cannot write (held,
 a WorkloadEntry whose pod has no ready address, a desired state Istio would
-reject). A refusal that names no drift (a cross-namespace reference, a
-DNS ServiceEntry) is listed but is not drift.
+reject). A refusal or conflict that names no drift (a cross-namespace
+reference, a DNS ServiceEntry, a foreign Service where a paired one should
+be) is listed but is not drift: ``run`` would change nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final, Literal
 
 import msgspec
 
+from reconciler.api.resources import BY_KIND, SERVICES
 from reconciler.applying.patches import (
     MERGE_PATCH,
     health_patch,
+    paired_service_body,
+    paired_service_patch,
+    paired_service_preconditions,
     service_entry_patch,
     workload_entry_patch,
 )
-from reconciler.models.projections import ServiceEntry, WorkloadEntry
+from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning.outcome import applied_to_service_entry, applied_to_workload_entry
+from reconciler.planning.pairing import service_key
 from reconciler.planning.planner import plan
 from reconciler.planning.plans import (
     Action,
+    CreatePairedService,
+    DeletePairedService,
+    Note,
     NoWrite,
+    PairedServiceAction,
     SetWorkloadEntryHealth,
+    UpdatePairedService,
     UpdateServiceEntryEndpoints,
     UpdateWorkloadEntryAddress,
     Verdict,
@@ -54,19 +71,30 @@ from reconciler.planning.view import ClusterView
 from reconciler.reporting.scope import Scope
 
 JsonObject = dict[str, Any]
+Method = Literal["POST", "PATCH", "DELETE"]
 
-PLANNED_KINDS = (Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY)
+PLANNED_KINDS = (Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY, Kind.SERVICE)
+"""The kinds ``diff`` plans, in the order its summary counts them."""
+JSON: Final = "application/json"
 _ONE_SHOT_NOW = 0.0
 """Monotonic time is meaningless without history: every hold starts now."""
 
 
 @dataclass(frozen=True, slots=True)
-class Patch:
-    """One request ``run`` would send: a JSON merge patch, to the object or a subresource."""
+class Request:
+    """One request ``run`` would send: a merge patch, a whole new object, or a delete.
 
+    ``path`` is the URL path without the query (``run`` adds
+    ``fieldManager=headless-reconciler`` to creates and patches, and
+    ``dryRun=All`` under ``--server-dry-run``). A DELETE's body is the
+    ``DeleteOptions`` carrying its preconditions.
+    """
+
+    method: Method
+    path: str
     body: JsonObject
-    subresource: str | None = None
     content_type: str = MERGE_PATCH
+    subresource: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +106,11 @@ class ObjectDiff:
     """What the object would be written: the action itself, or for a held change the
     write that follows once the hold ends; None when nothing would be written."""
     before: JsonObject | None
-    """The fields ``write`` changes, as the API shows them now (``{"spec": {...}}``)."""
+    """The fields ``write`` changes, as the API shows them now (``{"spec": {...}}``);
+    empty for an object ``write`` creates."""
     after: JsonObject | None
-    patches: tuple[Patch, ...]
+    """The same fields once written; empty for an object ``write`` deletes."""
+    requests: tuple[Request, ...]
 
     @property
     def key(self) -> ObjectKey:
@@ -93,11 +123,13 @@ class ObjectDiff:
 
 @dataclass(frozen=True, slots=True)
 class DiffReport:
-    """Every object with something to report, by key, and how many objects were checked."""
+    """Every object with something to report, by key, the notes, and how much was checked."""
 
     objects: tuple[ObjectDiff, ...]
     checked: Mapping[Kind, int]
     scope: Scope
+    notes: tuple[Note, ...] = ()
+    """Advice about objects that need no write; never drift."""
 
     @property
     def drift(self) -> bool:
@@ -121,7 +153,11 @@ def diff_view(
     now_timestamp: str,
     scope: Scope,
 ) -> DiffReport:
-    """Plan ``keys`` once, as a controller with no history would, and describe each action."""
+    """Plan ``keys`` once, as a controller with no history would, and describe each action.
+
+    Objects are ordered by key: a paired Service's action sits under the
+    paired Service's own name, not under the headless Service that asked.
+    """
     keys = sorted(set(keys))
     planned = plan(
         keys,
@@ -134,9 +170,14 @@ def diff_view(
     released = _writes_once_released(
         planned.actions, view=view, settings=settings, now_timestamp=now_timestamp
     )
-    objects = tuple(_object_diff(action, released.get(action.key), view) for action in planned)
+    objects = [_object_diff(action, released.get(action.key), view) for action in planned]
     checked = Counter(key.kind for key in keys if key.kind in PLANNED_KINDS)
-    return DiffReport(objects=objects, checked=dict(checked), scope=scope)
+    return DiffReport(
+        objects=tuple(sorted(objects, key=lambda diff: diff.key)),
+        checked=dict(checked),
+        scope=scope,
+        notes=planned.notes,
+    )
 
 
 def _writes_once_released(
@@ -164,14 +205,14 @@ def _writes_once_released(
 def _object_diff(action: Action, released: WriteAction | None, view: ClusterView) -> ObjectDiff:
     write = released if isinstance(action, NoWrite) else action
     if write is None:
-        return ObjectDiff(action=action, write=None, before=None, after=None, patches=())
+        return ObjectDiff(action=action, write=None, before=None, after=None, requests=())
     before, after = _fields(write, view)
     return ObjectDiff(
-        action=action, write=write, before=before, after=after, patches=patches_of(write)
+        action=action, write=write, before=before, after=after, requests=requests_of(write)
     )
 
 
-def patches_of(write: WriteAction) -> tuple[Patch, ...]:
+def requests_of(write: WriteAction) -> tuple[Request, ...]:
     """The requests ``run`` sends for ``write``, in order.
 
     An address update with a health flip is two requests: the spec, then the
@@ -179,23 +220,58 @@ def patches_of(write: WriteAction) -> tuple[Patch, ...]:
     returns; shown here is the current one, the only one known in advance.
     """
     if isinstance(write, UpdateServiceEntryEndpoints):
-        return (Patch(service_entry_patch(write)),)
+        return (_patch(write.key, service_entry_patch(write)),)
     if isinstance(write, UpdateWorkloadEntryAddress):
-        spec = Patch(workload_entry_patch(write))
+        spec = _patch(write.key, workload_entry_patch(write))
         if write.health is None:
             return (spec,)
         return (spec, _health(write.health))
-    return (_health(write),)
+    if isinstance(write, SetWorkloadEntryHealth):
+        return (_health(write),)
+    return (_paired_service_request(write),)
 
 
-def _health(write: SetWorkloadEntryHealth) -> Patch:
+def _patch(key: ObjectKey, body: JsonObject, *, subresource: str | None = None) -> Request:
+    path = BY_KIND[key.kind].path(
+        namespace=key.namespace, name=key.name, subresource=subresource or ""
+    )
+    return Request("PATCH", path, body, subresource=subresource)
+
+
+def _health(write: SetWorkloadEntryHealth) -> Request:
     body = health_patch(write, resource_version=write.resource_version)
-    return Patch(body, subresource="status")
+    return _patch(write.key, body, subresource="status")
+
+
+def _paired_service_request(write: PairedServiceAction) -> Request:
+    key = write.key
+    if isinstance(write, CreatePairedService):
+        path = SERVICES.path(namespace=key.namespace)
+        return Request("POST", path, paired_service_body(write), content_type=JSON)
+    if isinstance(write, UpdatePairedService):
+        return _patch(key, paired_service_patch(write))
+    preconditions = paired_service_preconditions(write)
+    options = {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "preconditions": {
+            "uid": preconditions.uid,
+            "resourceVersion": preconditions.resource_version,
+        },
+    }
+    path = SERVICES.path(namespace=key.namespace, name=key.name)
+    return Request("DELETE", path, options, content_type=JSON)
 
 
 def _fields(write: WriteAction, view: ClusterView) -> tuple[JsonObject, JsonObject]:
     """The fields ``write`` changes, before and after, read from the cached object."""
     key = write.key
+    if isinstance(write, CreatePairedService):
+        return {}, paired_service_body(write)
+    if isinstance(write, UpdatePairedService):
+        return _picked(write.before, write.fields), _picked(write.after, write.fields)
+    if isinstance(write, DeletePairedService):
+        return _kept_fields(write.before), {}
     if isinstance(write, UpdateServiceEntryEndpoints):
         entry = view.service_entry(key.namespace, key.name)
         assert entry is not None, f"planned {key} is not in the view"
@@ -211,6 +287,28 @@ def _fields(write: WriteAction, view: ClusterView) -> tuple[JsonObject, JsonObje
         _workload_fields(workload, spec=with_spec, status=with_status),
         _workload_fields(after, spec=with_spec, status=with_status),
     )
+
+
+def _kept_fields(service: Service) -> JsonObject:
+    """What the controller keeps of a paired Service, spelled as the applier's create body.
+
+    The body of a create is the one rendering of those fields (marks, copied
+    spec) that :mod:`~reconciler.applying.patches` offers for any Service.
+    """
+    key = service_key(service)
+    return paired_service_body(CreatePairedService(key=key, source=key, after=service))
+
+
+def _picked(service: Service, fields: Sequence[str]) -> JsonObject:
+    """Only ``fields`` (``spec.ports``, ``metadata.annotations``...) of :func:`_kept_fields`."""
+    kept = _kept_fields(service)
+    picked: JsonObject = {}
+    for field in fields:
+        section, name = field.split(".", 1)
+        value = kept.get(section, {}).get(name)
+        if value is not None:
+            picked.setdefault(section, {})[name] = value
+    return picked
 
 
 def _endpoints(entry: ServiceEntry) -> JsonObject:

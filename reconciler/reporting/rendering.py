@@ -2,9 +2,10 @@
 
 Text is for people: per object a header (kind, namespace/name, what and why),
 then for objects that would change a unified diff of the YAML of the fields
-that change, and one summary line. Colour is added only when asked (the
-command asks when stdout is a terminal). The header line is also what ``run``
-logs per action, so ``diff`` and ``run --dry-run`` read alike.
+that change (all of them, for a Service created or deleted), then the notes,
+and one summary line. Colour is added only when asked (the command asks when
+stdout is a terminal). An entry's header says what ``run`` logs for it, so
+``diff`` and ``run --dry-run`` read alike.
 
 JSON is for machines and is a documented, versioned interface (see
 ``docs/commands.md``): every key is always present, counts include zeros, and
@@ -25,12 +26,18 @@ from reconciler.applying.messages import describe_changes
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning.plans import (
     Action,
+    CreatePairedService,
+    DeletePairedService,
     EndpointChange,
+    Note,
     NoWrite,
+    PairedServiceAction,
     SetWorkloadEntryHealth,
+    UpdatePairedService,
     UpdateServiceEntryEndpoints,
     UpdateWorkloadEntryAddress,
     Verdict,
+    WriteAction,
 )
 from reconciler.planning.settings import ALLOW_CROSS_NAMESPACE_FLAG
 from reconciler.reporting.audit import (
@@ -41,13 +48,16 @@ from reconciler.reporting.audit import (
     Problem,
     unmanaged_stale_addresses,
 )
-from reconciler.reporting.diff import PLANNED_KINDS, DiffReport, ObjectDiff, Patch
+from reconciler.reporting.diff import PLANNED_KINDS, DiffReport, ObjectDiff, Request
 from reconciler.reporting.scope import Scope
 
 JsonObject = dict[str, Any]
 
 DOCUMENT_VERSION: Final = 1
-"""Bumped on any incompatible change of the JSON documents."""
+"""Bumped on any incompatible change of the JSON documents (added keys are compatible)."""
+
+AUDITED_KINDS: Final = (Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY)
+"""What ``audit`` judges; its document counts these as checked."""
 
 _PLURALS = {
     Kind.SERVICE_ENTRY: "ServiceEntries",
@@ -70,15 +80,21 @@ _VERDICT_COUNTS = {
     Verdict.NO_ADDRESS: "waiting for a ready pod",
 }
 
-_ACTION_NAMES: Final = {
+_ACTION_NAMES: Final[dict[type[WriteAction], str]] = {
     UpdateServiceEntryEndpoints: "update_endpoints",
     UpdateWorkloadEntryAddress: "update_address",
     SetWorkloadEntryHealth: "set_health",
+    CreatePairedService: "create_paired_service",
+    UpdatePairedService: "update_paired_service",
+    DeletePairedService: "delete_paired_service",
 }
-_ACTION_LABELS: Final = {
+_ACTION_LABELS: Final[dict[type[WriteAction], str]] = {
     UpdateServiceEntryEndpoints: "update endpoints",
     UpdateWorkloadEntryAddress: "update address",
     SetWorkloadEntryHealth: "set health",
+    CreatePairedService: "create",
+    UpdatePairedService: "update",
+    DeletePairedService: "delete",
 }
 
 
@@ -117,8 +133,12 @@ def object_name(key: ObjectKey) -> str:
 
 
 def counted(counts: Mapping[Kind, int]) -> str:
-    """``3 ServiceEntries, 1 WorkloadEntry`` (kinds with a count only)."""
+    """``3 ServiceEntries, 1 WorkloadEntry, 1 Service`` (kinds with a count only)."""
     return ", ".join(plural(kind, counts[kind]) for kind in PLANNED_KINDS if counts.get(kind))
+
+
+def _counted_notes(count: int) -> str:
+    return f"{count} note{'s' if count != 1 else ''}"
 
 
 def dump_json(document: JsonObject) -> str:
@@ -140,6 +160,8 @@ def unified_yaml_diff(
 
 
 def _yaml(fields: JsonObject) -> str:
+    if not fields:
+        return ""
     return yaml.safe_dump(fields, sort_keys=False, default_flow_style=False, width=1000)
 
 
@@ -164,6 +186,14 @@ def action_reason(action: Action) -> str:
         return action.message
     if isinstance(action, SetWorkloadEntryHealth):
         return f"Healthy={action.after.status}: {action.after.message or action.after.reason}"
+    if isinstance(action, CreatePairedService):
+        return f"paired Service for headless Service {action.source.name}"
+    if isinstance(action, UpdatePairedService):
+        verb = "differs" if len(action.fields) == 1 else "differ"
+        fields = ", ".join(action.fields)
+        return f"paired Service of headless Service {action.source.name}: {fields} {verb}"
+    if isinstance(action, DeletePairedService):
+        return f"Service {action.source.name} no longer asks for it: {action.reason}"
     reason = describe_changes(action.changes)
     if isinstance(action, UpdateWorkloadEntryAddress) and action.health is not None:
         reason = f"{reason}; then Healthy={action.health.after.status}"
@@ -188,10 +218,16 @@ def describe_action(action: Action) -> str:
 # -- diff: text -----------------------------------------------------------------------------------
 
 
+def describe_note(note: Note) -> str:
+    """``Service shop/api: note (PortNameWithoutProtocol): port api (50051) looks like...``."""
+    return f"{object_name(note.key)}: note ({note.reason}): {note.message}"
+
+
 def diff_text(report: DiffReport, *, colour: bool = False) -> str:
-    """Per object a header and the diff of what would change; then the summary line."""
+    """Per object a header and the diff of what would change; the notes; the summary line."""
     style = Style(colour=colour)
     blocks = ["\n".join(_object_block(diff, style)) for diff in report.objects]
+    blocks.extend(style.bold(describe_note(note)) for note in report.notes)
     blocks.append(style.bold(diff_summary(report)))
     return "\n\n".join(blocks) + "\n"
 
@@ -200,29 +236,39 @@ def _object_block(diff: ObjectDiff, style: Style) -> list[str]:
     header = style.bold(describe_action(diff.action))
     if diff.before is None or diff.after is None:
         return [header]
-    held = isinstance(diff.action, NoWrite)
     name = object_name(diff.key)
+    before, after = _diff_labels(diff)
     return [
         header,
         *unified_yaml_diff(
             diff.before,
             diff.after,
-            before_label=f"{name} (live)",
-            after_label=f"{name} ({'once the hold ends' if held else 'planned'})",
+            before_label=f"{name} ({before})",
+            after_label=f"{name} ({after})",
             style=style,
         ),
     ]
 
 
+def _diff_labels(diff: ObjectDiff) -> tuple[str, str]:
+    if isinstance(diff.write, CreatePairedService):
+        return "absent", "planned"
+    if isinstance(diff.write, DeletePairedService):
+        return "live", "deleted"
+    return "live", "once the hold ends" if isinstance(diff.action, NoWrite) else "planned"
+
+
 def diff_summary(report: DiffReport) -> str:
-    """``3 ServiceEntries, 1 WorkloadEntry would change; 2 refused``."""
+    """``3 ServiceEntries, 1 Service would change; 2 refused; 1 note``."""
+    noted = f"; {_counted_notes(len(report.notes))}" if report.notes else ""
     if not report.objects:
         checked = counted(report.checked)
-        return (
-            f"No changes ({checked} checked)"
+        scope = (
+            f"{checked} checked"
             if checked
-            else "No changes (no ServiceEntries or WorkloadEntries in scope)"
+            else "no ServiceEntries, WorkloadEntries or Services in scope"
         )
+        return f"No changes ({scope}){noted}"
     changing = counted(report.changing())
     said = f"{changing} would change" if changing else "Nothing would change now"
     withheld = report.withheld()
@@ -232,7 +278,7 @@ def diff_summary(report: DiffReport) -> str:
             for verdict, label in _VERDICT_COUNTS.items()
             if withheld[verdict]
         )
-    return said
+    return said + noted
 
 
 # -- diff: JSON -----------------------------------------------------------------------------------
@@ -252,8 +298,10 @@ def diff_document(report: DiffReport) -> JsonObject:
             "checked": {str(kind): report.checked.get(kind, 0) for kind in PLANNED_KINDS},
             "changing": {str(kind): changing[kind] for kind in PLANNED_KINDS},
             "withheld": {str(verdict): withheld[verdict] for verdict in Verdict},
+            "notes": len(report.notes),
         },
         "objects": [_object_document(diff) for diff in report.objects],
+        "notes": [_note_document(note) for note in report.notes],
     }
 
 
@@ -278,7 +326,8 @@ def _object_document(diff: ObjectDiff) -> JsonObject:
         "changes": changes_document(action.changes),
         "before": diff.before,
         "after": diff.after,
-        "patches": [_patch_document(patch) for patch in diff.patches],
+        "patches": [_request_document(request) for request in diff.requests],
+        "source": _source_document(diff.write),
     }
 
 
@@ -294,8 +343,32 @@ def changes_document(changes: Iterable[EndpointChange]) -> list[JsonObject]:
     ]
 
 
-def _patch_document(patch: Patch) -> JsonObject:
-    return {"subresource": patch.subresource, "contentType": patch.content_type, "body": patch.body}
+def _request_document(request: Request) -> JsonObject:
+    return {
+        "method": request.method,
+        "path": request.path,
+        "subresource": request.subresource,
+        "contentType": request.content_type,
+        "body": request.body,
+    }
+
+
+def _source_document(write: WriteAction | None) -> JsonObject | None:
+    """The headless Service a paired Service's write is for."""
+    if not isinstance(write, PairedServiceAction):
+        return None
+    source = write.source
+    return {"kind": str(source.kind), "namespace": source.namespace, "name": source.name}
+
+
+def _note_document(note: Note) -> JsonObject:
+    return {
+        "kind": str(note.key.kind),
+        "namespace": note.key.namespace,
+        "name": note.key.name,
+        "reason": note.reason,
+        "message": note.message,
+    }
 
 
 # -- audit: text ----------------------------------------------------------------------------------
@@ -389,7 +462,7 @@ def audit_document(report: AuditReport) -> JsonObject:
         "problems": report.problems,
         "summary": {
             "text": audit_summary(report),
-            "checked": {str(kind): report.checked.get(kind, 0) for kind in PLANNED_KINDS},
+            "checked": {str(kind): report.checked.get(kind, 0) for kind in AUDITED_KINDS},
             "findings": {str(problem): counts[problem] for problem in Problem},
             "workloadSelector": sum(e.workload_selector is not None for e in report.entries),
             "unmanagedStale": sum(unmanaged_stale_addresses(report).values()),

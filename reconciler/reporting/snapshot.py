@@ -8,9 +8,10 @@ through the same paginated :func:`~reconciler.watching.list_all` and the same
 Scope: with namespaces given, namespaced kinds are listed per namespace and
 each Namespace is read by name (a user allowed into a few namespaces may not
 list them all); otherwise everything is listed cluster-wide. The label
-selector narrows the ServiceEntries and WorkloadEntries only: Services and
+selector narrows the ServiceEntries and WorkloadEntries listed. Services and
 EndpointSlices are always listed whole, or pods would look missing that are
-not.
+not; the selector then narrows the Services planned (:func:`planned_keys`),
+matched against their labels here.
 
 A failed list becomes :class:`ListFailed`, which names the resource, so the
 command can say which request the cluster refused.
@@ -18,14 +19,16 @@ command can say which request the cluster refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from reconciler.api.client import KubeClient
 from reconciler.api.errors import ApiError, NotFoundError
 from reconciler.api.resources import BY_KIND, NAMESPACES, Resource
-from reconciler.models.refs import Kind
+from reconciler.models.refs import Kind, ObjectKey
 from reconciler.reporting.progress import Progress
 from reconciler.reporting.scope import Scope
+from reconciler.reporting.selectors import parse_label_selector
 from reconciler.runtime.cache import ClusterCache
 from reconciler.watching import Relisted, list_all
 
@@ -48,10 +51,15 @@ def qualified_name(resource: Resource[Any]) -> str:
 
 
 async def take_snapshot(
-    client: KubeClient, *, scope: Scope, cluster_domain: str, progress: Progress | None = None
+    client: KubeClient,
+    *,
+    scope: Scope,
+    cluster_domain: str,
+    paired_name_template: str,
+    progress: Progress | None = None,
 ) -> ClusterCache:
     """A cache holding everything in ``scope``, as of now; ``synced`` is set."""
-    cache = ClusterCache(cluster_domain=cluster_domain)
+    cache = ClusterCache(cluster_domain=cluster_domain, paired_name_template=paired_name_template)
     for kind, resource in BY_KIND.items():
         try:
             objects, resource_version = await _list(client, kind, resource, scope=scope)
@@ -61,6 +69,18 @@ async def take_snapshot(
         if progress is not None:
             progress.listed(resource.plural, len(objects))
     return cache
+
+
+def planned_keys(cache: ClusterCache, *, selector: str | None) -> Iterator[ObjectKey]:
+    """What ``diff`` plans: every entry listed, and the Services the selector matches."""
+    matches = parse_label_selector(selector).matches if selector else None
+    for key in cache.primary_keys():
+        if key.kind is not Kind.SERVICE or matches is None:
+            yield key
+            continue
+        service = cache.service(key.namespace, key.name)
+        if service is not None and matches(service.metadata.labels):
+            yield key
 
 
 async def _list(

@@ -57,7 +57,7 @@ async def test_a_world_in_sync_exits_0(
     code, out, err = await diff(cluster, namespace)
 
     assert (code, err) == (ExitCode.CLEAN, "")
-    assert out == "No changes (1 ServiceEntry checked)\n"
+    assert out == "No changes (1 ServiceEntry, 1 Service checked)\n"
 
 
 async def test_drift_exits_1_with_a_header_and_a_unified_diff_per_object(
@@ -116,7 +116,7 @@ async def test_sending_the_json_patches_leaves_nothing_to_diff(
     assert len(document["objects"]) == 2
     assert await diff(cluster, namespace) == (
         ExitCode.CLEAN,
-        "No changes (1 ServiceEntry, 1 WorkloadEntry checked)\n",
+        "No changes (1 ServiceEntry, 1 WorkloadEntry, 1 Service checked)\n",
         "",
     )
 

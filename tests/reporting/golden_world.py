@@ -13,18 +13,38 @@ ready. Entries:
 - WorkloadEntry shop/web-1 follows pod web-1: stale address.
 - WorkloadEntry shop/web-9 follows pod web-9, which has no ready address.
 - WorkloadEntry shop/web-2 follows pod web-2 with health checks: marked unhealthy.
+
+Paired Services (SPEC section 3):
+
+- headless Service shop/orders asks for a twin (and exports it to its namespace):
+  shop/orders-grpc is created.
+- headless Service shop/payments asks for one, but a Service shop/payments-grpc
+  made by hand stands there: a conflict.
+- headless Service shop/search changed its selector and added a port since its
+  twin shop/search-grpc was made: the twin is updated.
+- headless Service shop/legacy no longer asks: its twin shop/legacy-grpc is deleted.
+- headless Service ledger/accounts has its twin accounts-mesh, in line, but serves
+  gRPC on a port named ``api`` (50051): a note, not drift.
 """
 
 from __future__ import annotations
 
-from reconciler.models.projections import Condition
+import msgspec
+
+from reconciler.models.projections import Condition, ServicePort
+from reconciler.planning.pairing import EXPORT_TO_ANNOTATION
 from reconciler.planning.references import (
+    GRPC_SERVICE_ANNOTATION,
     HEALTH_CHECKS_ANNOTATION,
     POD_ANNOTATION,
     SERVICE_ANNOTATION,
 )
 
-from .world import World, endpoint
+from .world import GRPC_PORT, World, endpoint
+
+ASKS = {GRPC_SERVICE_ANNOTATION: "true"}
+METRICS_PORT = ServicePort(name="http-metrics", port=8080, target_port="metrics")
+API_PORT = ServicePort(name="api", port=50051, target_port=50051)
 
 WEB_PODS = {
     "web-0": "10.244.1.10",
@@ -81,6 +101,7 @@ def golden_world() -> World:
             endpoint("10.244.2.22", "db-2"),
         ],
     )
+    add_paired_services(world)
     world.workload_entry("web-1", address="10.244.1.3", annotations={POD_ANNOTATION: "web-1"})
     world.workload_entry("web-9", address="10.244.1.99", annotations={POD_ANNOTATION: "web-9"})
     world.workload_entry(
@@ -98,3 +119,30 @@ def golden_world() -> World:
         ],
     )
     return world
+
+
+def add_paired_services(world: World) -> None:
+    world.service(
+        "orders",
+        annotations={**ASKS, EXPORT_TO_ANNOTATION: "."},
+        ports=(GRPC_PORT, METRICS_PORT),
+    )
+    world.service("payments", annotations=ASKS, ports=(GRPC_PORT,))
+    world.service("payments-grpc", cluster_ip="10.96.0.30", selector={"app": "payments"})
+    search = world.service(
+        "search", annotations=ASKS, ports=(GRPC_PORT, METRICS_PORT), selector={"app": "search-v2"}
+    )
+    search_before = msgspec.structs.replace(
+        search,
+        spec=msgspec.structs.replace(search.spec, selector={"app": "search"}, ports=(GRPC_PORT,)),
+    )
+    world.paired_service(search_before, "search-grpc", cluster_ip="10.96.0.31")
+    legacy = world.service("legacy")
+    world.paired_service(legacy, "legacy-grpc", cluster_ip="10.96.0.32")
+    accounts = world.service(
+        "accounts",
+        namespace="ledger",
+        annotations={GRPC_SERVICE_ANNOTATION: "accounts-mesh"},
+        ports=(API_PORT,),
+    )
+    world.paired_service(accounts, "accounts-mesh", cluster_ip="10.96.0.33")

@@ -1,4 +1,4 @@
-"""What ``diff`` reports for a world: the controller's plan, with drift, holds and patches."""
+"""What ``diff`` reports for a world: the controller's plan, with drift, holds and requests."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning.plans import UpdateServiceEntryEndpoints, Verdict
 from reconciler.planning.references import POD_ANNOTATION, SERVICE_ANNOTATION
 from reconciler.planning.settings import PlanningSettings
-from reconciler.reporting.diff import DiffReport, diff_view
+from reconciler.reporting.diff import DiffReport, Request, diff_view
 from reconciler.reporting.rendering import (
     describe_action,
     diff_document,
@@ -57,14 +57,16 @@ def test_a_world_in_sync_has_no_drift_and_says_how_much_was_checked() -> None:
 
     assert not report.drift
     assert report.objects == ()
-    assert diff_summary(report) == "No changes (1 ServiceEntry checked)"
+    assert diff_summary(report) == "No changes (1 ServiceEntry, 1 Service checked)"
 
 
 def test_an_empty_scope_says_so() -> None:
     report = report_of(World())
 
     assert not report.drift
-    assert diff_summary(report) == "No changes (no ServiceEntries or WorkloadEntries in scope)"
+    assert diff_summary(report) == (
+        "No changes (no ServiceEntries, WorkloadEntries or Services in scope)"
+    )
 
 
 def test_unmanaged_entries_are_checked_but_never_reported() -> None:
@@ -74,7 +76,7 @@ def test_unmanaged_entries_are_checked_but_never_reported() -> None:
     report = report_of(world)
 
     assert report.objects == ()
-    assert report.checked == {Kind.SERVICE_ENTRY: 2}
+    assert report.checked == {Kind.SERVICE_ENTRY: 2, Kind.SERVICE: 1}
 
 
 def test_a_stale_endpoint_is_drift_with_the_exact_patch_run_would_send() -> None:
@@ -85,8 +87,14 @@ def test_a_stale_endpoint_is_drift_with_the_exact_patch_run_would_send() -> None
     (diff,) = report.objects
     assert report.drift
     assert isinstance(diff.action, UpdateServiceEntryEndpoints)
-    assert [p.body for p in diff.patches] == [service_entry_patch(diff.action)]
-    assert diff.patches[0].content_type == "application/merge-patch+json"
+    assert diff.requests == (
+        Request(
+            "PATCH",
+            "/apis/networking.istio.io/v1/namespaces/shop/serviceentries/web-static",
+            service_entry_patch(diff.action),
+            content_type="application/merge-patch+json",
+        ),
+    )
     assert diff.before is not None
     assert diff.after is not None
     assert diff.before["spec"]["endpoints"][1]["address"] == "10.244.1.3"
@@ -153,7 +161,7 @@ def test_refusals_without_drift_are_listed_with_their_reason_but_are_not_drift(
     assert diff.key == se("asked")
     assert report.withheld() == {verdict: 1}
     assert not report.drift
-    assert diff.patches == ()
+    assert diff.requests == ()
     assert diff.action.message in describe_action(diff.action)
 
 
@@ -166,15 +174,16 @@ def test_a_workload_entry_whose_pod_has_no_ready_address_is_drift_without_a_writ
     (diff,) = report.objects
     assert report.drift
     assert report.withheld() == {Verdict.NO_ADDRESS: 1}
-    assert diff.patches == ()
+    assert diff.requests == ()
 
 
 def test_the_golden_world_summary_counts_each_kind_and_verdict() -> None:
     report = report_of(golden_world())
 
     assert diff_summary(report) == (
-        "1 ServiceEntry, 2 WorkloadEntries would change; 1 refused, 1 held (mass removal), "
-        "1 not reconcilable, 1 waiting for a ready pod"
+        "1 ServiceEntry, 2 WorkloadEntries, 3 Services would change; 1 refused, "
+        "1 held (mass removal), 1 not reconcilable, 1 in conflict, 1 waiting for a ready pod; "
+        "1 note"
     )
 
 
@@ -188,9 +197,10 @@ def test_an_address_and_health_change_is_two_patches_spec_then_status() -> None:
 
     (diff,) = report_of(world).objects
 
-    assert [patch.subresource for patch in diff.patches] == [None, "status"]
-    assert diff.patches[0].body["spec"] == {"address": "10.244.1.11"}
-    assert diff.patches[1].body["status"]["conditions"][0]["status"] == "True"
+    assert [request.subresource for request in diff.requests] == [None, "status"]
+    assert diff.requests[1].path.endswith("/namespaces/shop/workloadentries/web-1/status")
+    assert diff.requests[0].body["spec"] == {"address": "10.244.1.11"}
+    assert diff.requests[1].body["status"]["conditions"][0]["status"] == "True"
     assert diff.before is not None
     assert set(diff.before) == {"spec", "status"}
 
@@ -201,9 +211,11 @@ def test_the_json_document_has_every_key_even_when_empty() -> None:
     assert document["version"] == 1
     assert document["drift"] is False
     assert document["objects"] == []
-    assert document["summary"]["checked"] == {"ServiceEntry": 1, "WorkloadEntry": 0}
-    assert document["summary"]["changing"] == {"ServiceEntry": 0, "WorkloadEntry": 0}
+    assert document["summary"]["checked"] == {"ServiceEntry": 1, "WorkloadEntry": 0, "Service": 1}
+    assert document["summary"]["changing"] == {"ServiceEntry": 0, "WorkloadEntry": 0, "Service": 0}
     assert set(document["summary"]["withheld"]) == {str(v) for v in Verdict}
+    assert document["summary"]["notes"] == 0
+    assert document["notes"] == []
 
 
 def test_every_object_in_the_json_document_has_the_same_keys() -> None:
@@ -223,5 +235,10 @@ def test_every_object_in_the_json_document_has_the_same_keys() -> None:
             "before",
             "after",
             "patches",
+            "source",
         )
+    }
+    requests = [request for obj in document["objects"] for request in obj["patches"]]
+    assert {tuple(request) for request in requests} == {
+        ("method", "path", "subresource", "contentType", "body")
     }

@@ -4,14 +4,18 @@ Everything has a fixed name, uid, resourceVersion and address, so what a
 report prints depends on nothing but the world: golden files stay
 byte-stable. Builders default to the common case (namespace ``shop``, a
 headless Service ``web`` with ports ``http`` 8080 and ``grpc`` 9090, ready
-IPv4 pods) and each test states only what it is about.
+IPv4 pods) and each test states only what it is about. Paired Services are
+built from the planner's own ``desired_paired_service``, as the API server
+would hold them once created.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from reconciler.models.projections import (
     Condition,
@@ -34,12 +38,15 @@ from reconciler.models.projections import (
     WorkloadSpec,
 )
 from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning.pairing import desired_paired_service
 from reconciler.planning.references import POD_NAME_LABEL
 from reconciler.runtime.cache import ClusterCache
 from reconciler.watching import Relisted
 
 NS = "shop"
 NOW_TIMESTAMP = "2026-01-01T00:00:00Z"
+HTTP_PORT = ServicePort(name="http", port=8080, target_port="http")
+GRPC_PORT = ServicePort(name="grpc", port=9090, target_port="grpc", app_protocol="grpc")
 
 
 def endpoint(address: str, pod: str | None = None, **fields: Any) -> WorkloadSpec:
@@ -74,6 +81,10 @@ class World:
 
     def keys(self) -> list[ObjectKey]:
         return [
+            *(
+                ObjectKey(Kind.SERVICE, s.metadata.namespace, s.metadata.name)
+                for s in self.services
+            ),
             *(
                 ObjectKey(Kind.SERVICE_ENTRY, e.metadata.namespace, e.metadata.name)
                 for e in self.service_entries
@@ -110,12 +121,7 @@ class World:
                 spec=ServiceSpec(
                     cluster_ip="None" if headless else "10.96.0.20",
                     selector=dict(selector or {"app": name}),
-                    ports=(
-                        ServicePort(name="http", port=8080, target_port="http"),
-                        ServicePort(
-                            name="grpc", port=9090, target_port="grpc", app_protocol="grpc"
-                        ),
-                    ),
+                    ports=(HTTP_PORT, GRPC_PORT),
                     ip_families=("IPv4",),
                 ),
             )
@@ -141,6 +147,52 @@ class World:
                 ),
             )
         )
+
+    def service(
+        self,
+        name: str,
+        *,
+        namespace: str = NS,
+        annotations: Mapping[str, str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        ports: Iterable[ServicePort] = (HTTP_PORT, GRPC_PORT),
+        selector: Mapping[str, str] | None = None,
+        cluster_ip: str = "None",
+    ) -> Service:
+        """A Service with no pods behind it (headless unless ``cluster_ip`` says otherwise)."""
+        service = Service(
+            metadata=ObjectMeta(
+                name=name,
+                namespace=namespace,
+                uid=f"uid-svc-{name}",
+                resource_version="12",
+                labels=dict(labels or {"app": name}),
+                annotations=dict(annotations or {}),
+            ),
+            spec=ServiceSpec(
+                cluster_ip=cluster_ip,
+                selector=dict(selector or {"app": name}),
+                ports=tuple(ports),
+                ip_families=("IPv4",),
+                ip_family_policy="SingleStack",
+                internal_traffic_policy="Cluster",
+            ),
+        )
+        self.services.append(service)
+        return service
+
+    def paired_service(self, source: Service, name: str, *, cluster_ip: str) -> Service:
+        """The paired Service the controller made of ``source``, as the API server holds it."""
+        made = desired_paired_service(source, name=name)
+        twin = msgspec.structs.replace(
+            made,
+            metadata=msgspec.structs.replace(
+                made.metadata, uid=f"uid-svc-{name}", resource_version="13"
+            ),
+            spec=msgspec.structs.replace(made.spec, cluster_ip=cluster_ip),
+        )
+        self.services.append(twin)
+        return twin
 
     def service_entry(
         self,
