@@ -104,6 +104,15 @@ def demo(
     raise typer.Exit(code)
 
 
+PairedNameTemplateOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="TEMPLATE",
+        help='Name of a paired Service asked for with "true" (default {name}-grpc).',
+    ),
+]
+
+
 @app.command()
 def diff(
     kubeconfig: KubeconfigOption = None,
@@ -122,6 +131,7 @@ def diff(
             help="As for run: 0 shows mass removals as changes instead of holds.",
         ),
     ] = None,
+    paired_name_template: PairedNameTemplateOption = None,
 ) -> None:
     """Show what run would change now, like kubectl diff (exit 0: none, 1: drift, 2+: error)."""
     from reconciler.config import DiffSettings
@@ -138,6 +148,7 @@ def diff(
         cluster_domain=cluster_domain,
         allow_cross_namespace=tuple(allow_cross_namespace) if allow_cross_namespace else None,
         removal_grace_seconds=removal_grace_seconds,
+        paired_name_template=paired_name_template,
     )
     _report(run_diff, settings)
 
@@ -152,6 +163,7 @@ def audit(
     output: OutputOption = None,
     cluster_domain: ClusterDomainOption = None,
     allow_cross_namespace: AllowCrossNamespaceOption = None,
+    paired_name_template: PairedNameTemplateOption = None,
 ) -> None:
     """Find stale and recycled pod IPs in every STATIC entry, opted in or not (read-only)."""
     from reconciler.config import AuditSettings
@@ -167,6 +179,7 @@ def audit(
         output=output,
         cluster_domain=cluster_domain,
         allow_cross_namespace=tuple(allow_cross_namespace) if allow_cross_namespace else None,
+        paired_name_template=paired_name_template,
     )
     _report(run_audit, settings)
 
@@ -240,9 +253,39 @@ def run(
         str | None,
         typer.Option(metavar="[HOST]:PORT", help="Metrics and health endpoints (default :8080)."),
     ] = None,
-    paired_name_template: Annotated[
+    paired_name_template: PairedNameTemplateOption = None,
+    leader_elect: Annotated[
+        bool | None,
+        typer.Option(
+            "--leader-elect/--no-leader-elect",
+            help="Only the Lease holder writes (default: on in a cluster, off with --dry-run).",
+        ),
+    ] = None,
+    lease_name: Annotated[
         str | None,
-        typer.Option(metavar="TEMPLATE", help="Name of paired Services (default {name}-grpc)."),
+        typer.Option(metavar="NAME", help="The Lease (default headless-reconciler)."),
+    ] = None,
+    lease_namespace: Annotated[
+        str | None,
+        typer.Option(metavar="NS", help="Namespace of the Lease (default: the pod's own)."),
+    ] = None,
+    lease_duration: Annotated[
+        int | None,
+        typer.Option(metavar="SECONDS", help="How long standbys wait for a silent leader (15)."),
+    ] = None,
+    renew_deadline: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Unrenewed this long, the leader stops writing (10)."),
+    ] = None,
+    retry_period: Annotated[
+        float | None,
+        typer.Option(metavar="SECONDS", help="Seconds between Lease renewals and tries (2)."),
+    ] = None,
+    shard_index: Annotated[
+        int | None, typer.Option(metavar="I", help="This replica set's shard, 0 to N-1.")
+    ] = None,
+    shard_count: Annotated[
+        int | None, typer.Option(metavar="N", help="Shards, each with its own Lease (1).")
     ] = None,
 ) -> None:
     """Run the controller: watch, reconcile, write (until SIGTERM/SIGINT)."""
@@ -266,6 +309,14 @@ def run(
             log_level=log_level,
             metrics_address=metrics_address,
             paired_name_template=paired_name_template,
+            leader_elect=leader_elect,
+            lease_name=lease_name,
+            lease_namespace=lease_namespace,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+            shard_index=shard_index,
+            shard_count=shard_count,
         )
     except ConfigError as error:
         typer.echo(f"error: {error}", err=True)

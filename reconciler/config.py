@@ -16,11 +16,20 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from reconciler.planning.settings import PlanningSettings, parse_allow_cross_namespace
+from reconciler.leadership.settings import LeadershipSettings
+from reconciler.planning.settings import (
+    DEFAULT_PAIRED_NAME_TEMPLATE,
+    PlanningSettings,
+    parse_allow_cross_namespace,
+)
+from reconciler.reporting.selectors import label_selector_problem
 
 ENV_PREFIX = "HEADLESS_RECONCILER_"
 
 S = TypeVar("S", bound=BaseSettings)
+
+_TEMPLATE_TEXT = re.compile(r"[-a-z0-9]*")
+"""What a paired name template may hold besides ``{name}``."""
 
 
 class ConfigError(ValueError):
@@ -99,23 +108,13 @@ class CrossNamespaceSettings(BaseSettings):
         return tuple(value)
 
 
-LogFormat = Literal["auto", "json", "text"]
-
-
-class RunSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
-    """Everything ``headless-reconciler run`` needs."""
+class PairingSettings(BaseSettings):
+    """How paired Services are named: ``diff`` must name them exactly as ``run`` does."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
-    dry_run: bool = False
-    server_dry_run: bool = False
-    resync_seconds: Annotated[float, Field(gt=0)] = 300.0
-    removal_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
-    paired_name_template: str = "{name}-grpc"
-    workers: Annotated[int, Field(ge=1, le=64)] = 4
-    metrics_address: str = ":8080"
-    log_format: LogFormat = "auto"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    paired_name_template: str = DEFAULT_PAIRED_NAME_TEMPLATE
+    """The name of a paired Service asked for with ``"true"``; ``{name}`` is the headless one."""
 
     @field_validator("paired_name_template")
     @classmethod
@@ -126,7 +125,36 @@ class RunSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
             value.format(name="x")
         except (KeyError, IndexError, ValueError) as error:
             raise ValueError(f"only {{name}} may be used ({error})") from None
+        if not _TEMPLATE_TEXT.fullmatch(value.replace("{name}", "")):
+            raise ValueError(
+                "may add only lowercase letters, digits and '-' to {name}, "
+                "so that it names a Service, e.g. {name}-grpc"
+            )
         return value
+
+
+LogFormat = Literal["auto", "json", "text"]
+
+
+class RunSettings(
+    ConnectionSettings,
+    ScopeSettings,
+    CrossNamespaceSettings,
+    PairingSettings,
+    LeadershipSettings,
+):
+    """Everything ``headless-reconciler run`` needs."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    dry_run: bool = False
+    server_dry_run: bool = False
+    resync_seconds: Annotated[float, Field(gt=0)] = 300.0
+    removal_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
+    workers: Annotated[int, Field(ge=1, le=64)] = 4
+    metrics_address: str = ":8080"
+    log_format: LogFormat = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("metrics_address")
     @classmethod
@@ -150,13 +178,14 @@ class RunSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
             allow_cross_namespace=parse_allow_cross_namespace(self.allow_cross_namespace),
             removal_grace=self.removal_grace_seconds,
             namespaces=frozenset(self.namespaces),
+            paired_name_template=self.paired_name_template,
         )
 
 
 OutputFormat = Literal["text", "json"]
 
 
-class ReportSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
+class ReportSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings, PairingSettings):
     """What the one-shot, read-only commands (``diff``, ``audit``) share."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
@@ -189,6 +218,7 @@ class ReportSettings(ConnectionSettings, ScopeSettings, CrossNamespaceSettings):
             cluster_domain=self.cluster_domain,
             allow_cross_namespace=parse_allow_cross_namespace(self.allow_cross_namespace),
             namespaces=frozenset(self.namespaces),
+            paired_name_template=self.paired_name_template,
         )
 
 
@@ -208,59 +238,6 @@ class AuditSettings(ReportSettings):
     """Everything ``headless-reconciler audit`` needs."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
-
-
-_SELECTOR_KEY = (
-    r"(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-)
-_SELECTOR_VALUE = r"(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
-_SELECTOR_REQUIREMENT = re.compile(
-    rf"!?\s*{_SELECTOR_KEY}"
-    rf"|{_SELECTOR_KEY}\s*(?:==?|!=)\s*{_SELECTOR_VALUE}"
-    rf"|{_SELECTOR_KEY}\s+(?:in|notin)\s*\(\s*{_SELECTOR_VALUE}(?:\s*,\s*{_SELECTOR_VALUE})*\s*\)"
-)
-
-
-def label_selector_problem(selector: str) -> str | None:
-    """Why ``selector`` is not a Kubernetes label selector, or None when it is one.
-
-    The grammar of ``kubectl get -l``: comma-separated requirements ``key``,
-    ``!key``, ``key=value``, ``key==value``, ``key!=value``, ``key in (a,b)``,
-    ``key notin (a,b)``.
-    """
-    requirements = _split_requirements(selector)
-    if requirements is None:
-        return "unbalanced parentheses; expected e.g. app=web,tier in (db,cache)"
-    for requirement in requirements:
-        if not _SELECTOR_REQUIREMENT.fullmatch(requirement.strip()):
-            return (
-                f"{requirement.strip()!r} is not a label requirement "
-                "(key, !key, key=value, key!=value, key in (a,b), key notin (a,b))"
-            )
-    return None
-
-
-def _split_requirements(selector: str) -> list[str] | None:
-    """Split at commas outside parentheses; None when parentheses do not balance."""
-    parts: list[str] = []
-    depth = 0
-    current = ""
-    for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                return None
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    if depth != 0:
-        return None
-    parts.append(current)
-    return parts
 
 
 def build(settings_type: type[S], **flags: Any) -> S:

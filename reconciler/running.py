@@ -2,7 +2,8 @@
 
 Builds the pipeline from validated settings (client, Events, applier,
 controller), runs it, and turns SIGTERM/SIGINT into a graceful stop: no new
-work, in-flight writes finished or abandoned within the grace period, then exit.
+work, in-flight writes finished or abandoned within the grace period, the
+leader's Lease released so a standby takes over at once, then exit.
 
 Around the pipeline sit its telemetry and its endpoints: the metrics registry
 and the watch activity are fed by hooks of the client (every request), the
@@ -32,6 +33,8 @@ from reconciler.applying.events import EventRecorder
 from reconciler.config import RunSettings
 from reconciler.drift import UnmanagedAudit
 from reconciler.health import Health, WatchActivity, watches_alive
+from reconciler.leadership.lease import LEASES
+from reconciler.leadership.settings import leadership_for
 from reconciler.metrics import WATCHED_RESOURCES, Metrics
 from reconciler.models.refs import Kind
 from reconciler.runtime.cache import ClusterCache
@@ -95,9 +98,30 @@ async def build_controller(
         cluster_domain=planning.cluster_domain,
         paired_name_template=planning.paired_name_template,
     )
-    applier = Applier(client, mode=mode_of(settings), events=events, uid_of=cache.uid_of)
+    leadership = leadership_for(
+        settings,
+        client,
+        cache,
+        kubeconfig=settings.kubeconfig,
+        dry_run=settings.dry_run,
+        cluster_domain=planning.cluster_domain,
+    )
+    if leadership.elects:
+        # The fence again at the wire, after any wait for the rate limit: a write that passed
+        # the applier's check must not leave once the renew deadline has gone by.
+        client.write_gate = lambda resource: resource is LEASES or leadership.may_write()
+    applier = Applier(
+        client,
+        mode=mode_of(settings),
+        events=events,
+        uid_of=cache.uid_of,
+        may_write=leadership.may_write,
+    )
     telemetry = telemetry or Telemetry(settings)
     metrics = telemetry.metrics
+    if leadership.elects:
+        metrics.set_leader(False)
+        leadership.subscribe(metrics.set_leader)
     controller = Controller(
         client,
         applier,
@@ -108,6 +132,7 @@ async def build_controller(
         on_plan=metrics.planned,
         on_watch_line=telemetry.watch_line_received,
         on_watch_restart=telemetry.watch_restarted,
+        leadership=leadership,
     )
     metrics.read_from(
         cache_sizes=_stores_by_resource(cache),

@@ -43,6 +43,7 @@ from reconciler.api.errors import (
     ApiError,
     PermanentError,
     TransientError,
+    WriteFencedError,
     error_from_response,
 )
 from reconciler.api.ratelimit import TokenBucket
@@ -145,6 +146,11 @@ def _exec_token_refresher(loader: Any) -> Callable[[Configuration], Awaitable[No
     return refresh
 
 
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
+WriteGate = Callable[[Resource[Any]], bool]
+"""May a write to this resource leave now? (Leader election's fence: the Lease itself is exempt.)"""
+
+
 class KubeClient:
     """Typed, retrying access to the API; one per process, created inside the event loop."""
 
@@ -158,9 +164,12 @@ class KubeClient:
         request_timeout: float = 60.0,
         on_request: RequestObserver | None = None,
         rate_limit: TokenBucket | None = None,
+        write_gate: WriteGate | None = None,
     ) -> None:
         self._api = ApiClient(configuration)
         self._rate_limit = rate_limit
+        self.write_gate = write_gate
+        """Asked right before a write leaves, after any wait for the rate limit (leader fence)."""
         self._api.user_agent = user_agent
         self.field_manager = field_manager
         self._retry = retry_policy or RetryPolicy()
@@ -378,6 +387,8 @@ class KubeClient:
         """Send one request; a 2xx answer is returned unread, anything else is raised."""
         if self._rate_limit is not None:
             await self._rate_limit.acquire()
+        if verb in WRITE_VERBS and self.write_gate is not None and not self.write_gate(resource):
+            raise WriteFencedError
         try:
             response: aiohttp.ClientResponse = await self._api.call_api(
                 path,

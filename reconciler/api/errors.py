@@ -60,6 +60,16 @@ class ApiError(Exception):
         self.message = message
 
 
+class WriteFencedError(ApiError):
+    """A write not sent: the client's write gate closed (this replica stopped leading).
+
+    Raised before the request leaves, so nothing reached the server.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(code=0, reason="NotLeading", message="this replica is not the leader")
+
+
 class TransientError(ApiError):
     """Worth retrying: overload (429), a server error (5xx) or a lost connection."""
 

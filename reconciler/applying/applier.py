@@ -11,6 +11,11 @@ the object the user annotated and describes, and a deleted twin cannot be
 described. Notes (advice such as a gRPC port Istio cannot name) become one
 Warning Event each, once per distinct message, like refusals.
 
+With leader election, ``may_write`` is asked right before every request that
+writes (each patch, create, delete and Event): the moment the leader's renew
+deadline passes, nothing more is sent, even in the middle of a plan, and the
+action is reported as not written.
+
 What the caller does next depends only on the returned :class:`Outcome`:
 ``CONFLICT`` means the object changed under us (409) and the key is re-planned
 from fresh cache; ``REFUSED`` from a 422 is reported and not retried (retrying
@@ -25,7 +30,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from reconciler.api.client import KubeClient
-from reconciler.api.errors import ConflictError, InvalidError, NotFoundError
+from reconciler.api.errors import (
+    ConflictError,
+    InvalidError,
+    NotFoundError,
+    WriteFencedError,
+)
 from reconciler.api.resources import SERVICE_ENTRIES, SERVICES, WORKLOAD_ENTRIES
 from reconciler.applying.events import EventRecorder, EventTarget, EventType
 from reconciler.applying.messages import describe_action
@@ -115,6 +125,15 @@ class Applied:
 
 UidLookup = Callable[[ObjectKey], str]
 
+WriteGate = Callable[[], bool]
+"""Asked before every write; False while this replica is not the leader (nothing is sent)."""
+
+NOT_LEADING_MESSAGE = "not written: this replica is not the leader (any more)"
+
+
+class NotLeading(Exception):
+    """Raised by the gate inside the applier; ``apply`` reports it as a write not made."""
+
 
 class Applier:
     """Writes plan actions with resourceVersion preconditions and records Events."""
@@ -126,11 +145,13 @@ class Applier:
         mode: Mode,
         events: EventRecorder | None = None,
         uid_of: UidLookup | None = None,
+        may_write: WriteGate | None = None,
     ) -> None:
         self._client = client
         self._mode = mode
         self._events = events
         self._uid_of = uid_of
+        self._may_write = may_write
         self._last_withheld: dict[ObjectKey, tuple[Verdict, str]] = {}
         self._last_notes: dict[ObjectKey, frozenset[tuple[str, str]]] = {}
 
@@ -151,6 +172,8 @@ class Applier:
             return Applied(action.key, Outcome.CONFLICT, error.message)
         except NotFoundError:
             return Applied(action.key, Outcome.NOOP, "the object was deleted meanwhile")
+        except (NotLeading, WriteFencedError):
+            return Applied(action.key, Outcome.NOOP, NOT_LEADING_MESSAGE)
         except InvalidError as error:
             await self._emit(
                 _event_key(action), "Warning", "Refused", f"API refused: {error.message}"
@@ -190,6 +213,7 @@ class Applier:
             await self._write_paired_service(action, dry_run=dry_run)
             return describe_action(action)
         if isinstance(action, UpdateServiceEntryEndpoints):
+            self._guard()
             await self._client.patch(
                 SERVICE_ENTRIES,
                 key.namespace,
@@ -200,6 +224,7 @@ class Applier:
             )
             return describe_action(action)
         if isinstance(action, UpdateWorkloadEntryAddress):
+            self._guard()
             written = await self._client.patch(
                 WORKLOAD_ENTRIES,
                 key.namespace,
@@ -221,10 +246,12 @@ class Applier:
     async def _write_paired_service(self, action: PairedServiceAction, *, dry_run: bool) -> None:
         key = action.key
         if isinstance(action, CreatePairedService):
+            self._guard()
             await self._client.create(
                 SERVICES, key.namespace, paired_service_body(action), dry_run=dry_run
             )
         elif isinstance(action, UpdatePairedService):
+            self._guard()
             await self._client.patch(
                 SERVICES,
                 key.namespace,
@@ -234,6 +261,7 @@ class Applier:
                 dry_run=dry_run,
             )
         else:
+            self._guard()
             await self._client.delete(
                 SERVICES,
                 key.namespace,
@@ -245,6 +273,7 @@ class Applier:
     async def _write_health(
         self, action: SetWorkloadEntryHealth, resource_version: str, *, dry_run: bool
     ) -> None:
+        self._guard()
         await self._client.patch(
             WORKLOAD_ENTRIES,
             action.key.namespace,
@@ -265,8 +294,13 @@ class Applier:
             await self._emit(action.key, event_type, reason, action.message)
         return Applied(action.key, outcome, action.message)
 
+    def _guard(self) -> None:
+        """Checked right before every request that writes (leader election's fence)."""
+        if self._may_write is not None and not self._may_write():
+            raise NotLeading
+
     async def _emit(self, key: ObjectKey, type: EventType, reason: str, message: str) -> None:
-        if self._events is None:
+        if self._events is None or (self._may_write is not None and not self._may_write()):
             return
         target = EventTarget(
             api_version=API_VERSIONS.get(key.kind, ISTIO_API_VERSION),

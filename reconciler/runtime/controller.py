@@ -6,6 +6,11 @@ This is the pipeline of STYLE.md in one place, and nothing more: watching is
 is planned from the cache as it is when its turn comes (level-based), so a
 burst of events for one ServiceEntry becomes one plan and at most one write.
 
+With leader election (:mod:`reconciler.leadership`) the informers run on every
+replica, so a standby's caches are warm, but only keys the replica *owns*
+(its shard, while it leads) are planned; on becoming leader it re-plans every
+key, and after a graceful stop's last write it releases its Lease.
+
 A Service key plans its paired Services: possibly several actions (create the
 wanted twin, delete one no longer wanted), applied in plan order, and notes
 (advice recorded as Warning Events and logged).
@@ -20,7 +25,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.api.client import KubeClient
 from reconciler.api.errors import ApiError
@@ -63,6 +68,18 @@ PlanObserver = Callable[[ObjectKey, Sequence[Action], float], None]
 """Called with every key planned, its plan's actions and the monotonic time it was planned at."""
 
 
+class Leadership(Protocol):
+    """Which keys this replica plans now, and its election (:mod:`reconciler.leadership`)."""
+
+    def owns(self, key: ObjectKey) -> bool: ...
+
+    def subscribe(self, observer: Callable[[bool], None]) -> None: ...
+
+    async def campaign(self) -> None: ...
+
+    async def release(self) -> None: ...
+
+
 def _held_since(action: Action) -> float | None:
     if isinstance(action, NoWrite) and action.verdict is Verdict.HELD:
         return action.since
@@ -85,8 +102,10 @@ class Controller:
         on_watch_line: LineObserver | None = None,
         on_watch_restart: RestartObserver | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        leadership: Leadership | None = None,
     ) -> None:
         self._settings = settings or ControllerSettings()
+        self._leadership = leadership
         self._planning = planning
         self._applier = applier
         self._on_result = on_result
@@ -110,10 +129,17 @@ class Controller:
         self._departed: dict[ObjectKey, dict[str, WorkloadSpec]] = {}
         """Per ServiceEntry, the endpoints of pods that went away, to restore their user fields."""
         self._stopping = asyncio.Event()
+        if leadership is not None:
+            leadership.subscribe(self._leadership_changed)
 
     @property
     def ready(self) -> bool:
         return self.cache.synced.is_set() and not self._stopping.is_set()
+
+    @property
+    def leadership(self) -> Leadership | None:
+        """This replica's role, when it takes part in leader election or sharding."""
+        return self._leadership
 
     @property
     def stopping(self) -> bool:
@@ -123,6 +149,8 @@ class Controller:
     async def run(self) -> None:
         """Watch, wait for the caches, then reconcile until stopped."""
         informing = asyncio.create_task(self._informers.run(), name="informers")
+        campaigning = asyncio.create_task(self._campaign(), name="leader-election")
+        campaigning.add_done_callback(self._campaign_ended)
         try:
             synced = asyncio.create_task(self.cache.synced.wait())
             stopping = asyncio.create_task(self._stopping.wait())
@@ -132,6 +160,7 @@ class Controller:
             if informing.done():
                 informing.result()
             if self._stopping.is_set():
+                await self._step_down(campaigning)
                 return
             logger.info(
                 "caches synced: %d objects to check", sum(1 for _ in self.cache.primary_keys())
@@ -147,14 +176,39 @@ class Controller:
                 await working
             if informing.done():
                 informing.result()
+            await self._step_down(campaigning)
         finally:
-            informing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await informing
+            for task in (campaigning, informing):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def stop(self) -> None:
         """Stop taking work; ``run`` returns once in-flight writes finish (or the grace ends)."""
         self._stopping.set()
+
+    async def _campaign(self) -> None:
+        if self._leadership is not None:
+            await self._leadership.campaign()
+
+    def _campaign_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("leader election failed: %s", task.exception())
+            self.stop()
+
+    async def _step_down(self, campaigning: asyncio.Task[None]) -> None:
+        """After the last write of a graceful stop: end the campaign, release the Lease."""
+        campaigning.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await campaigning
+        if self._leadership is not None:
+            await self._leadership.release()
+
+    def _leadership_changed(self, leading: bool) -> None:
+        """A new leader plans every key: as a standby it planned none."""
+        if leading and self.cache.synced.is_set():
+            for key in self.cache.primary_keys():
+                self.queue.add(key)
 
     def _on_change(self, kind: Kind, old: Any, new: Any) -> None:
         observed_at = self._monotonic()
@@ -165,6 +219,8 @@ class Controller:
     async def _reconcile(self, work: Any) -> Requeue | None:
         key: ObjectKey = work.key
         if key.kind not in PLANNED_KINDS or not self._planning.in_scope(key.namespace):
+            return None
+        if self._leadership is not None and not self._leadership.owns(key):
             return None
         now = self._monotonic()
         planned = plan(

@@ -16,6 +16,7 @@ from reconciler.api.errors import (
     InvalidError,
     NotFoundError,
     TransientError,
+    WriteFencedError,
 )
 from reconciler.api.resources import NAMESPACES, SERVICE_ENTRIES, SERVICES
 from reconciler.api.retrying import RetryPolicy
@@ -175,3 +176,26 @@ async def test_writes_name_the_field_manager_and_dry_run_persists_nothing(
     write = sim.store.write_log[-1]
     assert (write.verb, write.name, write.field_manager) == ("create", "wet", "headless-reconciler")
     assert write.user_agent.startswith("headless-reconciler/")
+
+
+async def test_a_closed_write_gate_stops_a_write_before_it_leaves(
+    client: tuple[KubeClient, list[tuple[str, str, str]]], sim: Simulator
+) -> None:
+    """Leader election's fence at the wire: reads go on, writes are not sent at all."""
+    kube, requests = client
+    closed_for: list[str] = []
+
+    def gate(resource: Any) -> bool:
+        closed_for.append(resource.plural)
+        return False
+
+    kube.write_gate = gate
+    before = len(sim.store.write_log)
+
+    with pytest.raises(WriteFencedError):
+        await kube.create(SERVICES, NAMESPACE, service("web"))
+    await kube.list_page(SERVICES, namespace=NAMESPACE)
+
+    assert closed_for == ["services"]
+    assert len(sim.store.write_log) == before
+    assert [verb for verb, _, _ in requests] == ["list"]
