@@ -93,7 +93,8 @@ async def test_keep_running_leaves_a_cluster_to_point_diff_at_until_interrupted(
         out, err = StringIO(), StringIO()
         code = await run_diff(DiffSettings(kubeconfig=kubeconfig), out=out, err=err)
         assert (code, err.getvalue()) == (ExitCode.CLEAN, ""), out.getvalue()
-        assert "No changes (3 ServiceEntries, 1 WorkloadEntry, 2 Services checked)" in out.getvalue()
+        clean = "No changes (3 ServiceEntries, 1 WorkloadEntry, 2 Services checked)"
+        assert clean in out.getvalue()
 
         process.send_signal(signal.SIGINT)
         returncode = await asyncio.wait_for(process.wait(), 10)
