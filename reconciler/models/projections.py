@@ -117,7 +117,7 @@ class TargetRef(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     uid: str = ""
 
 
-class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True):
+class Endpoint(msgspec.Struct, frozen=True, omit_defaults=True, gc=False):
     addresses: tuple[str, ...] = ()
     conditions: EndpointConditions = EndpointConditions()
     hostname: str | None = None
@@ -137,6 +137,38 @@ class EndpointSlice(msgspec.Struct, frozen=True, omit_defaults=True):
     # The API sends ``null`` for a slice with no endpoints (the controller's placeholder).
     endpoints: tuple[Endpoint, ...] | None = None
     ports: tuple[EndpointPort, ...] | None = None
+
+
+POD_KIND = "Pod"
+_SHARED_CONDITIONS: dict[EndpointConditions, EndpointConditions] = {}
+"""One instance per combination of conditions seen (at most 27)."""
+
+
+def share_repeated_values(endpoint_slice: EndpointSlice) -> EndpointSlice:
+    """Make a freshly decoded slice's endpoints share what they repeat; return the slice.
+
+    Endpoints are most of the cache (SPEC section 8), and most of an endpoint
+    repeats: every ``conditions`` is one of a handful of combinations, every
+    ``targetRef.kind`` is ``Pod``, and a StatefulSet pod's ``hostname`` is its
+    ``targetRef`` name. The decoder builds a new object for each; here equal
+    values become one shared object, which is about a third of an endpoint.
+    Only objects nobody else holds yet may be given: fields are replaced in
+    place (by equal values), which is why this is done right after decoding.
+    """
+    assign = msgspec.structs.force_setattr
+    for endpoint in endpoint_slice.endpoints or ():
+        conditions = endpoint.conditions
+        shared = _SHARED_CONDITIONS.setdefault(conditions, conditions)
+        if shared is not conditions:
+            assign(endpoint, "conditions", shared)
+        target = endpoint.target_ref
+        if target is None:
+            continue
+        if target.kind == POD_KIND:
+            assign(target, "kind", POD_KIND)
+        if endpoint.hostname == target.name:
+            assign(endpoint, "hostname", target.name)
+    return endpoint_slice
 
 
 # -- Istio -----------------------------------------------------------------------------------------

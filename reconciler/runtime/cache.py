@@ -53,7 +53,7 @@ from reconciler.planning.references import (
     parse_name_ref,
 )
 from reconciler.planning.settings import DEFAULT_PAIRED_NAME_TEMPLATE
-from reconciler.runtime.mapping import slice_pods, slice_service
+from reconciler.runtime.mapping import endpoint_pod, slice_service
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.stores import Change, Store
 from reconciler.watching import WatchEvent
@@ -72,7 +72,8 @@ def _slice_service(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
 
 def _slice_pods(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
     namespace = endpoint_slice.metadata.namespace
-    return ((namespace, pod) for pod in slice_pods(endpoint_slice))
+    pods = map(endpoint_pod, endpoint_slice.endpoints or ())
+    return [(namespace, pod) for pod in pods if pod is not None]
 
 
 def _annotated_ref(metadata: ObjectMeta, annotation: str) -> Iterable[tuple[str, str]]:

@@ -9,8 +9,10 @@ keyed by the strings the objects already hold. Most values name exactly one
 object (a pod is in one slice), so a single key is held as itself and only a
 value shared by several objects pays for a set.
 
-An index is a pure function of the object, so removing an object recomputes
-its values instead of remembering them. Everything here is synchronous: a
+An index is a pure function of the object, so replacing or removing an
+object recomputes its old values instead of remembering them, and only the
+values that differ are written (a pod restart changes one endpoint of a
+slice, not its hundred index entries). Everything here is synchronous: a
 change, including a whole relist, is applied before any other task can read.
 """
 
@@ -56,31 +58,45 @@ class _Index(Generic[P]):
         self._values_of = values_of
         self._entries: dict[str, dict[str, _Holders]] = {}
 
-    def add(self, key: NamespacedName, obj: P) -> None:
-        for namespace, value in self._values_of(obj):
-            values = self._entries.setdefault(namespace, {})
-            holders = values.get(value)
-            if holders is None:
-                values[value] = key
-            elif isinstance(holders, set):
-                holders.add(key)
-            elif holders != key:
-                values[value] = {holders, key}
+    def update(self, key: NamespacedName, old: P | None, new: P | None) -> None:
+        """Move ``key`` from the values of ``old`` to those of ``new``, writing only the difference.
 
-    def discard(self, key: NamespacedName, obj: P) -> None:
-        for namespace, value in self._values_of(obj):
-            values = self._entries.get(namespace)
-            holders = None if values is None else values.get(value)
-            if values is None or holders is None:
-                continue
-            if isinstance(holders, set):
-                holders.discard(key)
-                if len(holders) == 1:
-                    values[value] = next(iter(holders))
-            elif holders == key:
-                del values[value]
-                if not values:
-                    del self._entries[namespace]
+        An EndpointSlice update usually changes one endpoint of a hundred, so
+        the two sets of values are compared first and only what differs is
+        written.
+        """
+        before = set(self._values_of(old)) if old is not None else set()
+        after = set(self._values_of(new)) if new is not None else set()
+        if before == after:
+            return
+        for namespace, value in before - after:
+            self._discard(key, namespace, value)
+        for namespace, value in after - before:
+            self._add(key, namespace, value)
+
+    def _add(self, key: NamespacedName, namespace: str, value: str) -> None:
+        values = self._entries.setdefault(namespace, {})
+        holders = values.get(value)
+        if holders is None:
+            values[value] = key
+        elif isinstance(holders, set):
+            holders.add(key)
+        elif holders != key:
+            values[value] = {holders, key}
+
+    def _discard(self, key: NamespacedName, namespace: str, value: str) -> None:
+        values = self._entries.get(namespace)
+        holders = None if values is None else values.get(value)
+        if values is None or holders is None:
+            return
+        if isinstance(holders, set):
+            holders.discard(key)
+            if len(holders) == 1:
+                values[value] = next(iter(holders))
+        elif holders == key:
+            del values[value]
+            if not values:
+                del self._entries[namespace]
 
     def lookup(self, namespace: str, value: str) -> tuple[NamespacedName, ...]:
         holders = self._entries.get(namespace, {}).get(value)
@@ -134,13 +150,11 @@ class Store(Generic[P]):
         key = key_of(obj)
         objects = self._objects.setdefault(key.namespace, {})
         old = objects.get(key.name)
-        if old is not None:
-            self._unindex(key, old)
-        else:
+        if old is None:
             self._count += 1
         objects[key.name] = obj
         for index in self._indexes.values():
-            index.add(key, obj)
+            index.update(key, old, obj)
         return old
 
     def remove(self, namespace: str, name: str) -> P | None:
@@ -152,7 +166,9 @@ class Store(Generic[P]):
         if not objects:
             del self._objects[namespace]
         self._count -= 1
-        self._unindex(NamespacedName(namespace, name), old)
+        key = NamespacedName(namespace, name)
+        for index in self._indexes.values():
+            index.update(key, old, None)
         return old
 
     def replace(self, objects: Iterable[P]) -> list[Change[P]]:
@@ -173,7 +189,3 @@ class Store(Generic[P]):
         for key in [key for key in self.all_keys() if key not in seen]:
             changes.append(Change(self.remove(*key), None))
         return changes
-
-    def _unindex(self, key: NamespacedName, obj: P) -> None:
-        for index in self._indexes.values():
-            index.discard(key, obj)

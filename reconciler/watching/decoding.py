@@ -5,7 +5,10 @@ generated models: hundreds of Python objects per endpoint, most of them for
 fields nobody reads. Here each line is decoded once, by a msgspec decoder built
 once per projection type, straight into the projection's frozen structs;
 fields the projection does not name (``managedFields``, ``zone``, ``nodeName``
-...) are skipped by the parser without ever becoming Python objects.
+...) are skipped by the parser without ever becoming Python objects. An
+EndpointSlice's endpoints then share the values they repeat
+(:func:`~reconciler.models.projections.share_repeated_values`), since they are
+most of what the cache holds.
 
 Watch lines are a tagged union on ``type``, so one decoder pass picks the
 shape of ``object`` too: the projection for ADDED/MODIFIED/DELETED, just
@@ -18,6 +21,7 @@ reports a too-old resourceVersion that way, as HTTP 200 plus one ERROR line).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
 
@@ -25,6 +29,7 @@ import msgspec
 
 from reconciler.api.errors import NO_RESPONSE, ApiError, PermanentError, Status, error_from_status
 from reconciler.api.resources import P
+from reconciler.models.projections import EndpointSlice, share_repeated_values
 
 T = TypeVar("T")
 
@@ -73,6 +78,9 @@ class _Error(msgspec.Struct, frozen=True, tag_field="type", tag="ERROR"):
     object: Status
 
 
+_AFTER_DECODING: dict[type[Any], Callable[[Any], Any]] = {EndpointSlice: share_repeated_values}
+"""Per projection, what is done to each object as it comes out of the decoder."""
+
 _CHANGE_TYPES: dict[type[Any], ChangeType] = {
     _Added: "ADDED",
     _Modified: "MODIFIED",
@@ -119,6 +127,7 @@ class ProjectionDecoder(Generic[P]):
         self._line: msgspec.json.Decoder[_Change[P] | _Bookmark | _Error] = msgspec.json.Decoder(
             added | modified | deleted | _Bookmark | _Error
         )
+        self._finish: Callable[[P], P] | None = _AFTER_DECODING.get(projection)
 
     def page(self, payload: bytes) -> Page[P]:
         """A LIST answer: its items, resourceVersion and continue token."""
@@ -127,7 +136,11 @@ class ProjectionDecoder(Generic[P]):
         except msgspec.DecodeError as error:
             raise _undecodable("list", error) from error
         meta = decoded.metadata
-        return Page(decoded.items or [], meta.resource_version, meta.continue_token)
+        items = decoded.items or []
+        if self._finish is not None:
+            for item in items:
+                self._finish(item)
+        return Page(items, meta.resource_version, meta.continue_token)
 
     def line(self, payload: bytes) -> WatchLine[P]:
         """One watch line; an ERROR line is raised as the error its Status describes."""
@@ -139,7 +152,7 @@ class ProjectionDecoder(Generic[P]):
             return Bookmark(decoded.object.metadata.resource_version)
         if isinstance(decoded, _Error):
             raise error_from_status(decoded.object)
-        obj = decoded.object
+        obj = decoded.object if self._finish is None else self._finish(decoded.object)
         return Change(_CHANGE_TYPES[type(decoded)], obj, obj.metadata.resource_version)
 
 
