@@ -215,17 +215,42 @@ def _endpoints_by_pod(endpoint_slice: EndpointSlice | None) -> dict[str, list[En
 
 
 def _changed_pods(old: EndpointSlice | None, new: EndpointSlice | None) -> set[str]:
-    before, after = _endpoints_by_pod(old), _endpoints_by_pod(new)
     same_meaning = (
         old is not None
         and new is not None
         and old.address_type == new.address_type
         and old.metadata.labels == new.metadata.labels
     )
+    if same_meaning and old is not None and new is not None:
+        in_place = _changed_pods_in_place(old, new)
+        if in_place is not None:
+            return in_place
+    before, after = _endpoints_by_pod(old), _endpoints_by_pod(new)
     pods = before.keys() | after.keys()
     if not same_meaning:
         return pods
     return {pod for pod in pods if before.get(pod) != after.get(pod)}
+
+
+def _changed_pods_in_place(old: EndpointSlice, new: EndpointSlice) -> set[str] | None:
+    """The pods of the endpoints that differ position by position, when nothing moved.
+
+    The common update (the controller rewrites one endpoint of a hundred in place)
+    costs one comparison per endpoint instead of grouping both slices by pod. Any
+    pod whose endpoints changed differs at some position, so the answer can only
+    name more pods than changed, never fewer. None when the lengths differ.
+    """
+    before, after = old.endpoints or (), new.endpoints or ()
+    if len(before) != len(after):
+        return None
+    changed: set[str] = set()
+    for was, now in zip(before, after, strict=True):
+        if was != now:
+            for endpoint in (was, now):
+                pod = endpoint_pod(endpoint)
+                if pod is not None:
+                    changed.add(pod)
+    return changed
 
 
 def _paired_source(service: Service) -> ObjectKey | None:
