@@ -74,6 +74,15 @@ class Telemetry:
     def watch_restarted(self, restart: Restart) -> None:
         self.metrics.watch_restarted(restart)
         self.activity.restarted(restart)
+        if restart.error is not None:
+            # An operator's first question when nothing happens: can it reach the API at all?
+            logger.warning(
+                "watching %s failed (%s), retrying in %.1fs: %s",
+                restart.resource,
+                restart.reason,
+                restart.delay,
+                restart.error.message,
+            )
 
 
 async def build_controller(
