@@ -153,27 +153,7 @@ class Writes(Verbs):
             meta.pop(system_field, None)
         meta["uid"] = self._store.uid_factory()
         meta["creationTimestamp"] = now_rfc3339()
-        if track:
-            patching.track_managed_fields(
-                kind=kind,
-                old=None,
-                new=obj,
-                manager=options.manager,
-                operation="Update",
-                api_version=kind.api_version(route.version),
-                subresource=None,
-            )
-        warnings = admission.admit(
-            kind=kind,
-            new=obj,
-            old=None,
-            operation="CREATE",
-            subresource=None,
-            field_validation=options.field_validation,
-            ips=self._ips,
-            istio_webhook=self._settings.istio_webhook,
-            dry_run=options.dry_run,
-        )
+        warnings = self._admit(call, obj, None, options, track=track)
         stored = self._store.create(
             serialization.storage_kind(kind),
             serialization.to_storage(kind, obj),
@@ -181,6 +161,44 @@ class Writes(Verbs):
         )
         self._applied(call, stored, options)
         return stored, warnings
+
+    def _admit(
+        self,
+        call: Call,
+        obj: JsonObject,
+        current: JsonObject | None,
+        options: WriteOptions,
+        *,
+        track: bool,
+    ) -> list[str]:
+        """Record field ownership (before admission, as the real server does), then admit.
+
+        ``current`` is None for a create. Returns the Warning texts.
+        """
+        route = call.target
+        kind = route.kind
+        subresource = route.subresource if current is not None else None
+        if track:
+            patching.track_managed_fields(
+                kind=kind,
+                old=current,
+                new=obj,
+                manager=options.manager,
+                operation="Update",
+                api_version=kind.api_version(route.version),
+                subresource=subresource,
+            )
+        return admission.admit(
+            kind=kind,
+            new=obj,
+            old=current,
+            operation="CREATE" if current is None else "UPDATE",
+            subresource=subresource,
+            field_validation=options.field_validation,
+            ips=self._ips,
+            istio_webhook=self._settings.istio_webhook,
+            dry_run=options.dry_run,
+        )
 
     def _applied(self, call: Call, stored: JsonObject, options: WriteOptions) -> None:
         call.audit.applied = not options.dry_run
@@ -286,28 +304,7 @@ class Writes(Verbs):
         kind = route.kind
         meta = metadata_of(obj)
         _carry_system_metadata(meta, current["metadata"], kind)
-        subresource = route.subresource
-        if track:
-            patching.track_managed_fields(
-                kind=kind,
-                old=current,
-                new=obj,
-                manager=options.manager,
-                operation="Update",
-                api_version=kind.api_version(route.version),
-                subresource=subresource,
-            )
-        warnings = admission.admit(
-            kind=kind,
-            new=obj,
-            old=current,
-            operation="UPDATE",
-            subresource=subresource,
-            field_validation=options.field_validation,
-            ips=self._ips,
-            istio_webhook=self._settings.istio_webhook,
-            dry_run=options.dry_run,
-        )
+        warnings = self._admit(call, obj, current, options, track=track)
         stored = self._write(kind, serialization.to_storage(kind, obj), dry_run=options.dry_run)
         self._applied(call, stored, options)
         wire = serialization.to_wire(kind, stored, route.version)
