@@ -15,6 +15,7 @@ from typing import Any
 
 from reconciler.simulator.errors import Cause
 from reconciler.simulator.resources import EVENTS, ResourceKind
+from reconciler.simulator.serialization import events_to_core
 from reconciler.simulator.validation_causes import (
     dns1123_subdomain,
     immutable,
@@ -30,26 +31,14 @@ _EVENT_LIMITS = (("reportingInstance", 128), ("action", 128), ("reason", 128))
 
 
 def _event_view(kind: ResourceKind, event: JsonObject) -> JsonObject:
-    """An Event in Kubernetes' internal field names, whichever API wrote it."""
-    namespace = (event.get("metadata") or {}).get("namespace") or ""
+    """An Event in Kubernetes' internal field names, whichever API wrote it.
+
+    An events.k8s.io Event is first mapped to the core/v1 names the one shared
+    store uses (the same mapping the server applies when it stores it).
+    """
     if kind is EVENTS:
-        return {
-            "namespace": namespace,
-            "involvedObject": event.get("regarding") or {},
-            "reportingController": event.get("reportingController") or "",
-            "reportingInstance": event.get("reportingInstance") or "",
-            "action": event.get("action") or "",
-            "reason": event.get("reason") or "",
-            "message": event.get("note") or "",
-            "type": event.get("type") or "",
-            "eventTime": event.get("eventTime"),
-            "firstTimestamp": event.get("deprecatedFirstTimestamp"),
-            "lastTimestamp": event.get("deprecatedLastTimestamp"),
-            "count": event.get("deprecatedCount") or 0,
-            "source": event.get("deprecatedSource") or {},
-            "series": event.get("series"),
-            "related": event.get("related"),
-        }
+        event = events_to_core(event)
+    namespace = (event.get("metadata") or {}).get("namespace") or ""
     return {
         "namespace": namespace,
         "involvedObject": event.get("involvedObject") or {},
