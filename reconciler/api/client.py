@@ -151,6 +151,22 @@ WriteGate = Callable[[Resource[Any]], bool]
 """May a write to this resource leave now? (Leader election's fence: the Lease itself is exempt.)"""
 
 
+def delete_options(
+    *,
+    propagation_policy: PropagationPolicy | None = None,
+    preconditions: Preconditions | None = None,
+) -> dict[str, Any]:
+    """The ``DeleteOptions`` body of a DELETE (``diff -o json`` prints the same one)."""
+    options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
+    if propagation_policy is not None:
+        options["propagationPolicy"] = str(propagation_policy)
+    if preconditions is not None:
+        options["preconditions"] = _query_dict(
+            uid=preconditions.uid, resourceVersion=preconditions.resource_version
+        )
+    return options
+
+
 class KubeClient:
     """Typed, retrying access to the API; one per process, created inside the event loop."""
 
@@ -318,13 +334,7 @@ class KubeClient:
         dry_run: bool = False,
     ) -> None:
         """DELETE an object; its answer (the object, or a Status for a CR) is dropped."""
-        options: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
-        if propagation_policy is not None:
-            options["propagationPolicy"] = str(propagation_policy)
-        if preconditions is not None:
-            options["preconditions"] = _query_dict(
-                uid=preconditions.uid, resourceVersion=preconditions.resource_version
-            )
+        options = delete_options(propagation_policy=propagation_policy, preconditions=preconditions)
         query = _query(dryRun="All" if dry_run else None)
         path = resource.path(namespace=namespace, name=name)
         await self._exchange("delete", resource, "DELETE", path, query, body=options)

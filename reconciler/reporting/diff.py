@@ -36,6 +36,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
+from reconciler.api.client import delete_options
 from reconciler.api.resources import BY_KIND, SERVICES
 from reconciler.applying.patches import (
     MERGE_PATCH,
@@ -250,15 +251,7 @@ def _paired_service_request(write: PairedServiceAction) -> Request:
         return Request("POST", path, paired_service_body(write), content_type=JSON)
     if isinstance(write, UpdatePairedService):
         return _patch(key, paired_service_patch(write))
-    preconditions = paired_service_preconditions(write)
-    options = {
-        "apiVersion": "v1",
-        "kind": "DeleteOptions",
-        "preconditions": {
-            "uid": preconditions.uid,
-            "resourceVersion": preconditions.resource_version,
-        },
-    }
+    options = delete_options(preconditions=paired_service_preconditions(write))
     path = SERVICES.path(namespace=key.namespace, name=key.name)
     return Request("DELETE", path, options, content_type=JSON)
 
