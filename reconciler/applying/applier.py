@@ -34,6 +34,7 @@ from reconciler.api.errors import (
     ConflictError,
     InvalidError,
     NotFoundError,
+    PermanentError,
     WriteFencedError,
 )
 from reconciler.api.resources import SERVICE_ENTRIES, SERVICES, WORKLOAD_ENTRIES
@@ -154,6 +155,12 @@ class Applier:
         self._may_write = may_write
         self._last_withheld: dict[ObjectKey, tuple[Verdict, str]] = {}
         self._last_notes: dict[ObjectKey, frozenset[tuple[str, str]]] = {}
+        self._refused_writes: dict[ObjectKey, tuple[WriteAction, str]] = {}
+        """The last write the API refused per object: the very same write is not sent again.
+
+        Kept until a write of that object succeeds; any change of the object gives a new
+        resourceVersion, so a new write, which is sent.
+        """
 
     @property
     def mode(self) -> Mode:
@@ -166,6 +173,9 @@ class Applier:
         self._last_withheld.pop(action.key, None)
         if self._mode is Mode.DRY_RUN:
             return Applied(action.key, Outcome.DRY_RUN, describe_action(action))
+        refused = self._refused_writes.get(action.key)
+        if refused is not None and refused[0] == action:
+            return Applied(action.key, Outcome.REFUSED, refused[1])
         try:
             message = await self._write(action)
         except ConflictError as error:
@@ -174,11 +184,15 @@ class Applier:
             return Applied(action.key, Outcome.NOOP, "the object was deleted meanwhile")
         except (NotLeading, WriteFencedError):
             return Applied(action.key, Outcome.NOOP, NOT_LEADING_MESSAGE)
-        except InvalidError as error:
+        except (InvalidError, PermanentError) as error:
+            # 422 (validation) or 400 (an admission webhook such as istiod's): the same
+            # request will be refused again. Said once; sent again only once the plan changes.
+            self._refused_writes[action.key] = (action, error.message)
             await self._emit(
                 _event_key(action), "Warning", "Refused", f"API refused: {error.message}"
             )
             return Applied(action.key, Outcome.REFUSED, error.message)
+        self._refused_writes.pop(action.key, None)
         outcome = Outcome.DRY_RUN if self._mode is Mode.SERVER_DRY_RUN else Outcome.UPDATED
         if outcome is Outcome.UPDATED:
             reason = _WRITE_EVENT_REASONS[type(action)]

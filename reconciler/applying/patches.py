@@ -24,6 +24,7 @@ import msgspec
 
 from reconciler.api.client import PatchType, Preconditions
 from reconciler.models.projections import ObjectMeta, ServicePort, ServiceSpec
+from reconciler.planning.departed import DEPARTED_ANNOTATION, encode_departed
 from reconciler.planning.plans import (
     CreatePairedService,
     DeletePairedService,
@@ -43,11 +44,15 @@ def _precondition(resource_version: str) -> dict[str, Any]:
 
 
 def service_entry_patch(action: UpdateServiceEntryEndpoints) -> dict[str, Any]:
-    """Replace ``spec.endpoints`` as a whole (a merge patch replaces lists)."""
-    return {
-        "metadata": _precondition(action.resource_version),
-        "spec": {"endpoints": msgspec.to_builtins(action.after)},
-    }
+    """Replace ``spec.endpoints`` as a whole (a merge patch replaces lists).
+
+    The memory of departed endpoints travels in the same patch, so the list
+    and the memory change together or not at all; ``null`` removes it.
+    """
+    metadata: dict[str, Any] = _precondition(action.resource_version)
+    if action.departed is not None:
+        metadata["annotations"] = {DEPARTED_ANNOTATION: encode_departed(action.departed)}
+    return {"metadata": metadata, "spec": {"endpoints": msgspec.to_builtins(action.after)}}
 
 
 def workload_entry_patch(action: UpdateWorkloadEntryAddress) -> dict[str, Any]:

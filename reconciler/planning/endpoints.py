@@ -140,30 +140,3 @@ def _new_endpoint(want: PodAddress, *, entry_ports: Sequence[ServiceEntryPort]) 
         labels={POD_NAME_LABEL: want.pod},
         ports=ports or None,
     )
-
-
-def departed_after(
-    departed: Mapping[str, WorkloadSpec],
-    *,
-    before: Sequence[WorkloadSpec],
-    changes: Sequence[EndpointChange],
-) -> dict[str, WorkloadSpec]:
-    """The memory of departed endpoints once a rebuilt list has been written.
-
-    A pod's endpoint removed as ``extra`` is remembered (as it was before the
-    write); a pod added back is forgotten, its fields now live in the entry.
-    """
-    remembered = dict(departed)
-    for change in changes:
-        if change.pod is None:
-            continue
-        if change.reason is DriftReason.MISSING:
-            remembered.pop(change.pod, None)
-        elif change.reason is DriftReason.EXTRA:
-            gone = next(
-                (e for e in before if _labelled_pod(e) == change.pod or e.address == change.before),
-                None,
-            )
-            if gone is not None:
-                remembered[change.pod] = gone
-    return remembered

@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 from reconciler.models.projections import IstioStatus, ServiceEntry, WorkloadEntry
+from reconciler.planning.departed import DEPARTED_ANNOTATION, encode_departed
 from reconciler.planning.plans import (
     Action,
     SetWorkloadEntryHealth,
@@ -24,7 +25,15 @@ def applied_to_service_entry(entry: ServiceEntry, action: Action | None) -> Serv
     if not isinstance(action, UpdateServiceEntryEndpoints):
         return entry
     spec = msgspec.structs.replace(entry.spec, endpoints=action.after)
-    return msgspec.structs.replace(entry, spec=spec)
+    if action.departed is None:
+        return msgspec.structs.replace(entry, spec=spec)
+    annotations = dict(entry.metadata.annotations)
+    annotations.pop(DEPARTED_ANNOTATION, None)
+    value = encode_departed(action.departed)
+    if value is not None:
+        annotations[DEPARTED_ANNOTATION] = value
+    metadata = msgspec.structs.replace(entry.metadata, annotations=annotations)
+    return msgspec.structs.replace(entry, metadata=metadata, spec=spec)
 
 
 def applied_to_workload_entry(entry: WorkloadEntry, action: Action | None) -> WorkloadEntry:

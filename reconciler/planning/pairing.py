@@ -71,6 +71,7 @@ from reconciler.planning.references import (
     MANAGED_NAMESPACE_VALUE,
     SOURCE_ANNOTATION,
     is_ignored,
+    quoted,
 )
 from reconciler.planning.scope import Refusal
 from reconciler.planning.settings import PlanningSettings
@@ -117,12 +118,16 @@ def service_key(service: Service) -> ObjectKey:
 def plan_pairing(service: Service, *, view: ClusterView, settings: PlanningSettings) -> Pairing:
     """Create, update or delete the paired Services of ``service``, or say why not.
 
-    Nothing is planned for a Service out of scope or being deleted (the
-    garbage collector takes its twins). Actions come in a fixed order: a
-    refusal or conflict, then the write on the wanted twin, then deletions.
+    Nothing is planned for a Service out of scope, being deleted (the
+    garbage collector takes its twins) or in a namespace being deleted (the
+    namespace controller takes everything, and the API refuses a create
+    there with 403). Actions come in a fixed order: a refusal or conflict,
+    then the write on the wanted twin, then deletions.
     """
     meta = service.metadata
     if meta.deletion_timestamp or not settings.in_scope(meta.namespace):
+        return Pairing()
+    if _namespace_deleted(meta.namespace, view=view):
         return Pairing()
     key = service_key(service)
     notes = _port_name_notes(service, view=view)
@@ -187,7 +192,7 @@ def asked_name(value: str, *, source: str, template: str) -> str | Refusal | Non
     if text.lower() == "true":
         name, origin = template.format(name=source), f"the paired name template {template!r}"
     else:
-        name, origin = text, f"{GRPC_SERVICE_ANNOTATION}: {value!r}"
+        name, origin = text, f"{GRPC_SERVICE_ANNOTATION}: {quoted(value)}"
     if "/" in name:
         problem = (
             "names another namespace: a paired Service lives beside its headless Service "
@@ -195,8 +200,8 @@ def asked_name(value: str, *, source: str, template: str) -> str | Refusal | Non
         )
     elif not _SERVICE_NAME.fullmatch(name):
         problem = (
-            f"gives {name!r}, which is not a Service name (lowercase letters, digits and '-', "
-            "starting with a letter, at most 63 characters)"
+            f"gives {quoted(name)}, which is not a Service name (lowercase letters, digits "
+            "and '-', starting with a letter, at most 63 characters)"
         )
     elif name == source:
         problem = "names the headless Service itself"
@@ -485,6 +490,11 @@ def _namespace_managed(name: str, *, view: ClusterView) -> bool:
 def _namespace_ignored(name: str, *, view: ClusterView) -> bool:
     namespace = view.namespace(name)
     return namespace is not None and is_ignored(namespace.metadata.annotations)
+
+
+def _namespace_deleted(name: str, *, view: ClusterView) -> bool:
+    namespace = view.namespace(name)
+    return namespace is not None and namespace.metadata.deletion_timestamp is not None
 
 
 def _enumerate(items: list[str]) -> str:

@@ -16,11 +16,11 @@ which can take several actions (create one, delete another), and notes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from types import MappingProxyType
 
-from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry, WorkloadSpec
+from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning import guard
+from reconciler.planning.departed import departed_after, read_departed
 from reconciler.planning.desired import (
     SERVICE_NAME_LABEL,
     default_family,
@@ -49,7 +49,7 @@ from reconciler.planning.plans import (
     UpdateWorkloadEntryAddress,
     Verdict,
 )
-from reconciler.planning.references import IP_FAMILY_ANNOTATION
+from reconciler.planning.references import IP_FAMILY_ANNOTATION, quoted
 from reconciler.planning.scope import (
     PodTarget,
     Refusal,
@@ -58,9 +58,6 @@ from reconciler.planning.scope import (
 )
 from reconciler.planning.settings import PlanningSettings
 from reconciler.planning.view import ClusterView
-
-_NO_PODS: Mapping[str, WorkloadSpec] = MappingProxyType({})
-_NOTHING_DEPARTED: Mapping[ObjectKey, Mapping[str, WorkloadSpec]] = MappingProxyType({})
 
 
 def plan(
@@ -71,13 +68,11 @@ def plan(
     now: float,
     now_timestamp: str,
     held_since: Mapping[ObjectKey, float],
-    departed: Mapping[ObjectKey, Mapping[str, WorkloadSpec]] = _NOTHING_DEPARTED,
 ) -> Plan:
     """Actions for the ServiceEntries, WorkloadEntries and Services named by ``keys``.
 
     Ordered by the key planned. Keys of other kinds, and of objects absent
-    from the view, plan nothing. ``departed`` is the caller's memory of
-    endpoints removed from each entry, by pod (see :func:`plan_service_entry`).
+    from the view, plan nothing.
     """
     actions: list[Action] = []
     notes: list[Note] = []
@@ -96,7 +91,6 @@ def plan(
             now=now,
             now_timestamp=now_timestamp,
             held_since=held_since,
-            departed=departed,
         )
         if action is not None:
             actions.append(action)
@@ -111,7 +105,6 @@ def _plan_key(
     now: float,
     now_timestamp: str,
     held_since: Mapping[ObjectKey, float],
-    departed: Mapping[ObjectKey, Mapping[str, WorkloadSpec]],
 ) -> Action | None:
     if key.kind is Kind.SERVICE_ENTRY:
         entry = view.service_entry(key.namespace, key.name)
@@ -123,7 +116,6 @@ def _plan_key(
             settings=settings,
             now=now,
             held_since=held_since,
-            departed=departed.get(key, _NO_PODS),
         )
     if key.kind is Kind.WORKLOAD_ENTRY:
         workload = view.workload_entry(key.namespace, key.name)
@@ -147,15 +139,13 @@ def plan_service_entry(
     settings: PlanningSettings,
     now: float,
     held_since: Mapping[ObjectKey, float],
-    departed: Mapping[str, WorkloadSpec] = _NO_PODS,
 ) -> Action | None:
     """Keep a managed STATIC ServiceEntry's endpoints equal to its pods' ready addresses.
 
-    ``departed`` holds, by pod, the endpoints this entry lost when their pods
-    went away (a restart deletes the pod before its successor is ready): a pod
-    that comes back gets its old endpoint's user fields (weight, ports,
+    The entry's memory of departed endpoints (:mod:`~reconciler.planning.departed`)
+    gives a pod that comes back its old endpoint's user fields (weight, ports,
     locality, ...) instead of a fresh endpoint, so a restart never drops what a
-    user wrote.
+    user wrote, whichever replica, or process, sees the pod return.
     """
     key = service_entry_key(entry)
     target = service_entry_scope(entry, view=view, settings=settings)
@@ -172,6 +162,7 @@ def plan_service_entry(
     if target.pod is not None:
         wanted = {target.pod: wanted[target.pod]} if target.pod in wanted else {}
     before = entry.spec.endpoints or ()
+    departed = read_departed(entry.metadata.annotations)
     outcome = rebuild_endpoints(
         before,
         wanted=wanted,
@@ -189,12 +180,14 @@ def plan_service_entry(
         if since is not None:
             message = _held_message(outcome.changes, before_count=len(before), settings=settings)
             return NoWrite(key, Verdict.HELD, message, changes=outcome.changes, since=since)
+    remembered = departed_after(departed, before=before, changes=outcome.changes)
     return UpdateServiceEntryEndpoints(
         key=key,
         resource_version=entry.metadata.resource_version,
         before=before,
         after=outcome.after,
         changes=outcome.changes,
+        departed=remembered if remembered != departed else None,
     )
 
 
@@ -271,7 +264,9 @@ def _explicit_family(annotations: Mapping[str, str]) -> str | Refusal | None:
         return None
     family = parse_ip_family(value)
     if family is None:
-        return Refusal(Verdict.REFUSED, f"{IP_FAMILY_ANNOTATION}: {value!r} is not IPv4 or IPv6")
+        return Refusal(
+            Verdict.REFUSED, f"{IP_FAMILY_ANNOTATION}: {quoted(value)} is not IPv4 or IPv6"
+        )
     return family
 
 

@@ -13,7 +13,7 @@ Warning Event and shown by ``diff``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -73,6 +73,8 @@ class UpdateServiceEntryEndpoints:
     before: tuple[WorkloadSpec, ...]
     after: tuple[WorkloadSpec, ...]
     changes: tuple[EndpointChange, ...]
+    departed: Mapping[str, WorkloadSpec] | None = None
+    """The entry's new memory of departed endpoints (``planning.departed``); None: unchanged."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,9 @@ POD_NAME_LABEL: Final = "statefulset.kubernetes.io/pod-name"
 AUTO_REGISTRATION_ANNOTATION: Final = "istio.io/autoRegistrationGroup"
 HEALTH_CHECKS_ANNOTATION: Final = "proxy.istio.io/health-checks-enabled"
 
+QUOTED_LENGTH: Final = 64
+"""Characters of a value a message repeats before cutting it short."""
+
 _NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 
 
@@ -54,6 +57,18 @@ class NameRef:
 def is_ignored(annotations: Mapping[str, str]) -> bool:
     """``headless-reconciler.io/ignore: "true"`` wins over everything."""
     return annotations.get(IGNORE_ANNOTATION, "").strip().lower() == "true"
+
+
+def quoted(value: str) -> str:
+    """A value as a message repeats it: quoted, cut short with its length when long.
+
+    Annotation values are user input of up to 256 KiB. A message that repeated
+    one whole would be cut off (an Event keeps 1 KiB) before it says what is
+    wrong, and would fill a log line.
+    """
+    if len(value) <= QUOTED_LENGTH:
+        return repr(value)
+    return f"{value[:QUOTED_LENGTH] + '…'!r} ({len(value)} characters)"
 
 
 def parse_name_ref(value: str, *, own_namespace: str) -> NameRef | None:

@@ -45,6 +45,7 @@ from reconciler.planning.references import (
     hosts_service_refs,
     is_ignored,
     parse_name_ref,
+    quoted,
 )
 from reconciler.planning.settings import ALLOW_CROSS_NAMESPACE_FLAG, PlanningSettings
 from reconciler.planning.view import ClusterView
@@ -273,7 +274,7 @@ def _reference_refusal(
 def _malformed(annotation: str, value: str, expected: str) -> Refusal:
     return Refusal(
         Verdict.REFUSED,
-        f"{annotation}: {value!r} is not {expected} or <namespace>/{expected}",
+        f"{annotation}: {quoted(value)} is not {expected} or <namespace>/{expected}",
     )
 
 

@@ -30,11 +30,9 @@ from typing import Any, Protocol
 from reconciler.api.client import KubeClient
 from reconciler.api.errors import ApiError
 from reconciler.applying.applier import Applied, Applier, Outcome
-from reconciler.models.projections import WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
-from reconciler.planning.endpoints import departed_after
 from reconciler.planning.planner import plan
-from reconciler.planning.plans import Action, NoWrite, UpdateServiceEntryEndpoints, Verdict
+from reconciler.planning.plans import Action, NoWrite, Verdict
 from reconciler.planning.settings import PlanningSettings
 from reconciler.runtime.cache import ClusterCache
 from reconciler.runtime.informers import Informers
@@ -126,8 +124,6 @@ class Controller:
             on_restart=on_watch_restart,
         )
         self._held_since: dict[ObjectKey, float] = {}
-        self._departed: dict[ObjectKey, dict[str, WorkloadSpec]] = {}
-        """Per ServiceEntry, the endpoints of pods that went away, to restore their user fields."""
         self._stopping = asyncio.Event()
         if leadership is not None:
             leadership.subscribe(self._leadership_changed)
@@ -230,12 +226,9 @@ class Controller:
             now=now,
             now_timestamp=_rfc3339_now(),
             held_since=self._held_since,
-            departed=self._departed,
         )
         if self._on_plan is not None:
             self._on_plan(key, planned.actions, now)
-        if self.cache.service_entry(key.namespace, key.name) is None:
-            self._departed.pop(key, None)
         for note in await self._applier.note(key, planned.notes):
             logger.warning(
                 "%s %s: %s", note.reason, note.key, note.message, extra={"key": str(note.key)}
@@ -263,12 +256,6 @@ class Controller:
             self._report(applied, work.observed_at)
             if applied.outcome is Outcome.CONFLICT:
                 retry_after.append(CONFLICT_REQUEUE_SECONDS)
-            if applied.outcome is Outcome.UPDATED and isinstance(
-                action, UpdateServiceEntryEndpoints
-            ):
-                self._departed[key] = departed_after(
-                    self._departed.get(key, {}), before=action.before, changes=action.changes
-                )
         if held_since is not None:
             # Look again when the grace period ends: the guard lets the change through then.
             remaining = held_since + self._planning.removal_grace - now

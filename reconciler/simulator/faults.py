@@ -7,7 +7,11 @@ events, the next watch of a resource answered with 410 Expired, history
 compaction, a real 403 for a (verb, resource), requests held until a test
 releases them, and a "restart" that drops every connection and refuses new
 ones for a while. Rules match the request as RBAC sees it (:class:`RequestRecord`),
-which is also what the simulator's request log keeps.
+which is also what the simulator's request log keeps, optionally narrowed to
+one client by its User-Agent prefix (``agent``): a fault campaign breaks the
+controller's requests while the test world keeps changing through the same
+server. Every declaring call returns its :class:`Rule`, which :meth:`Faults.lift`
+takes back, so a fault can last a while and end.
 """
 
 from __future__ import annotations
@@ -89,16 +93,22 @@ def _injected(code: int, retry_after: int) -> ApiError:
     return ApiError(code, "", f"injected fault {code}")
 
 
-@dataclass(slots=True)
-class _Rule:
+@dataclass(slots=True, eq=False)
+class Rule:
+    """One declared fault; pass it to :meth:`Faults.lift` to end it early."""
+
     verb: str | None
     resource: str | None
     times: int | None
     """How many more requests the rule applies to; None for no limit."""
+    agent: str | None = None
+    """Only requests whose User-Agent starts with this; None for every client."""
 
     def matches(self, request: RequestRecord) -> bool:
-        return (self.verb is None or self.verb == request.verb) and (
-            self.resource is None or self.resource == request.resource
+        return (
+            (self.verb is None or self.verb == request.verb)
+            and (self.resource is None or self.resource == request.resource)
+            and (self.agent is None or request.user_agent.startswith(self.agent))
         )
 
     def consume(self) -> bool:
@@ -111,20 +121,20 @@ class _Rule:
         return True
 
 
-@dataclass(slots=True)
-class _ErrorRule(_Rule):
+@dataclass(slots=True, eq=False)
+class _ErrorRule(Rule):
     code: int = 500
     rate: float = 1.0
     retry_after: int = 1
 
 
-@dataclass(slots=True)
-class _DelayRule(_Rule):
+@dataclass(slots=True, eq=False)
+class _DelayRule(Rule):
     seconds: float = 0.0
 
 
-@dataclass(slots=True)
-class _DropRule(_Rule):
+@dataclass(slots=True, eq=False)
+class _DropRule(Rule):
     events: int = 1
 
 
@@ -161,7 +171,7 @@ class _Rules:
     errors: list[_ErrorRule] = field(default_factory=list)
     delays: list[_DelayRule] = field(default_factory=list)
     drops: list[_DropRule] = field(default_factory=list)
-    expiring: dict[str, int] = field(default_factory=dict)
+    expiring: list[Rule] = field(default_factory=list)
     forbidden: set[tuple[str, str]] = field(default_factory=set)
     holds: list[Hold] = field(default_factory=list)
 
@@ -187,27 +197,54 @@ class Faults:
         rate: float = 1.0,
         times: int | None = None,
         retry_after: int = 1,
-    ) -> None:
+        agent: str | None = None,
+    ) -> Rule:
         """Answer matching requests with ``code`` (500, 503 or 429) with probability ``rate``."""
-        self._rules.errors.append(
-            _ErrorRule(verb, resource, times, code=code, rate=rate, retry_after=retry_after)
+        rule = _ErrorRule(
+            verb, resource, times, agent, code=code, rate=rate, retry_after=retry_after
         )
+        self._rules.errors.append(rule)
+        return rule
 
     def delay(
-        self, seconds: float, *, verb: str | None = None, resource: str | None = None
-    ) -> None:
+        self,
+        seconds: float,
+        *,
+        verb: str | None = None,
+        resource: str | None = None,
+        agent: str | None = None,
+    ) -> Rule:
         """Add latency to matching requests."""
-        self._rules.delays.append(_DelayRule(verb, resource, None, seconds=seconds))
+        rule = _DelayRule(verb, resource, None, agent, seconds=seconds)
+        self._rules.delays.append(rule)
+        return rule
 
     def drop_watches_after(
-        self, events: int, *, resource: str | None = None, times: int | None = None
-    ) -> None:
+        self,
+        events: int,
+        *,
+        resource: str | None = None,
+        times: int | None = None,
+        agent: str | None = None,
+    ) -> Rule:
         """Cut matching watch connections (no clean end) after they sent ``events`` events."""
-        self._rules.drops.append(_DropRule("watch", resource, times, events=events))
+        rule = _DropRule("watch", resource, times, agent, events=events)
+        self._rules.drops.append(rule)
+        return rule
 
-    def expire_next_watch(self, resource: str, *, times: int = 1) -> None:
+    def expire_next_watch(self, resource: str, *, times: int = 1, agent: str | None = None) -> Rule:
         """The next ``times`` watches of ``resource`` get a 410 Expired ERROR event."""
-        self._rules.expiring[resource] = self._rules.expiring.get(resource, 0) + times
+        rule = Rule("watch", resource, times, agent)
+        self._rules.expiring.append(rule)
+        return rule
+
+    def lift(self, rule: Rule) -> None:
+        """End one declared fault; requests already being delayed or held are not affected."""
+        rules = self._rules
+        rules.errors = [kept for kept in rules.errors if kept is not rule]
+        rules.delays = [kept for kept in rules.delays if kept is not rule]
+        rules.drops = [kept for kept in rules.drops if kept is not rule]
+        rules.expiring = [kept for kept in rules.expiring if kept is not rule]
 
     def compact(self, resource: str | None = None) -> None:
         """Forget history (of one resource, or all): older resourceVersions become 410."""
@@ -259,9 +296,5 @@ class Faults:
                 return rule.events
         return None
 
-    def take_expiry(self, resource: str) -> bool:
-        remaining = self._rules.expiring.get(resource, 0)
-        if remaining <= 0:
-            return False
-        self._rules.expiring[resource] = remaining - 1
-        return True
+    def take_expiry(self, request: RequestRecord) -> bool:
+        return any(rule.matches(request) and rule.consume() for rule in self._rules.expiring)

@@ -69,7 +69,7 @@ class Reads(Verbs):
             options=options,
             bookmark_interval=self._settings.bookmark_interval,
             drop_after=self._faults.watch_drop_after(call.record),
-            expire=self._faults.take_expiry(route.kind.plural),
+            expire=self._faults.take_expiry(call.record),
         )
         await self._track_watch(stream, open_now=True)
         try:
@@ -85,7 +85,12 @@ class Reads(Verbs):
                 self.watches.discard(stream)
             self._watches_changed.notify_all()
 
-    async def wait_for_watches(self, count: int) -> None:
-        """Wait until exactly ``count`` watch streams are open."""
+    async def wait_for_watches(self, count: int, *, agent: str | None = None) -> None:
+        """Wait until exactly ``count`` watch streams are open (of clients whose User-Agent
+        starts with ``agent``, if given)."""
+
+        def open_now() -> int:
+            return sum(1 for w in self.watches if agent is None or w.user_agent.startswith(agent))
+
         async with self._watches_changed:
-            await self._watches_changed.wait_for(lambda: len(self.watches) == count)
+            await self._watches_changed.wait_for(lambda: open_now() == count)

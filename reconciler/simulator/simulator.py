@@ -154,6 +154,23 @@ class Simulator:
         self._site = web.TCPSite(runner, self._host, self._port, reuse_address=True)
         await self._site.start()
 
+    def cut_watches(self, *, resource: str | None = None, agent: str | None = None) -> int:
+        """Drop open watch connections now, as a network blip would; returns how many.
+
+        ``resource`` (plural) and ``agent`` (a User-Agent prefix) narrow which.
+        """
+        if self._server is None:
+            raise RuntimeError("the simulator is not running")
+        cut = [
+            stream
+            for stream in self._server.watches
+            if (resource is None or stream.resource == resource)
+            and (agent is None or stream.user_agent.startswith(agent))
+        ]
+        for stream in cut:
+            stream.stop(abort=True)
+        return len(cut)
+
     # -- access ----------------------------------------------------------------------------------
 
     @property
@@ -167,11 +184,12 @@ class Simulator:
         """How many watch streams are being served right now."""
         return len(self._server.watches) if self._server is not None else 0
 
-    async def wait_for_open_watches(self, count: int) -> None:
-        """Wait until exactly ``count`` watch streams are being served."""
+    async def wait_for_open_watches(self, count: int, *, agent: str | None = None) -> None:
+        """Wait until exactly ``count`` watch streams are being served (to clients whose
+        User-Agent starts with ``agent``, if given)."""
         if self._server is None:
             raise RuntimeError("the simulator is not running")
-        await self._server.wait_for_watches(count)
+        await self._server.wait_for_watches(count, agent=agent)
 
     @property
     def bookmark_interval(self) -> float:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -99,6 +100,8 @@ class WriteRecord:
     applied: bool
     resource_version: int
     body: Any = None
+    at: float = field(default_factory=time.monotonic)
+    """When the server answered (``time.monotonic``), to line writes up with a test's timeline."""
 
 
 class Subscription:

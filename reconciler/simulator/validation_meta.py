@@ -44,7 +44,7 @@ def validate_annotations(annotations: Any, path: str) -> list[Cause]:
     total = 0
     for key, value in (annotations or {}).items():
         causes += [invalid_value(path, key, message) for message in qualified_name(key.lower())]
-        total += len(key) + len(str(value))
+        total += len(key.encode()) + len(str(value).encode())  # bytes, as the real check
     if total > _TOTAL_ANNOTATION_SIZE:
         causes.append(
             Cause(

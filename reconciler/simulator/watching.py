@@ -148,6 +148,15 @@ class WatchStream:
 
     # -- control ---------------------------------------------------------------------------------
 
+    @property
+    def resource(self) -> str:
+        """The plural resource name being watched."""
+        return self._kind.plural
+
+    @property
+    def user_agent(self) -> str:
+        return self._request.headers.get("User-Agent", "") if self._request is not None else ""
+
     def stop(self, *, abort: bool = False) -> None:
         """End the stream: cleanly (server stop), or by dropping the connection (faults)."""
         self._stopping = True

@@ -66,7 +66,8 @@ class Writes(Verbs):
             if content_type == "application/yaml":
                 decoded = yaml.safe_load(data)
             else:
-                decoded = orjson.loads(data)
+                # Go's encoding/json stores invalid UTF-8 as U+FFFD rather than refusing it.
+                decoded = orjson.loads(data.decode("utf-8", errors="replace"))
         except orjson.JSONDecodeError as error:
             problem = json_problem(error, data)
             raise bad_request(

@@ -290,3 +290,13 @@ def assert_outcome(action: Action | None, expected: Expected, *, write_type: typ
         assert action.verdict is expected.verdict
         for fragment in expected.fragments:
             assert fragment in action.message
+
+
+def test_a_malformed_annotation_of_any_size_is_refused_in_a_sentence_that_fits_an_event() -> None:
+    value = "web-" + "x" * 200_000
+    action = plan_one(FakeView(WORLD), annotated_entry(value, endpoints=STALE))
+    assert isinstance(action, NoWrite)
+    assert action.message == (
+        f"{SERVICE_ANNOTATION}: 'web-{'x' * 60}…' (200004 characters) "
+        "is not <service> or <namespace>/<service>"
+    )

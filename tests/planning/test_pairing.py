@@ -11,7 +11,14 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from reconciler.models.projections import OwnerReference, Service, ServicePort
+from reconciler.models.projections import (
+    Namespace,
+    NamespaceStatus,
+    ObjectMeta,
+    OwnerReference,
+    Service,
+    ServicePort,
+)
 from reconciler.planning.pairing import (
     EXPORT_TO_ANNOTATION,
     MANAGED_BY_LABEL,
@@ -110,6 +117,18 @@ def test_a_malformed_name_is_refused_and_nothing_is_written(value: str, fragment
     assert (action.key, action.verdict) == (WEB, Verdict.REFUSED)
     assert fragment in action.message
     assert GRPC_SERVICE_ANNOTATION in action.message
+
+
+def test_a_malformed_name_of_any_size_is_refused_in_a_sentence_that_fits_an_event() -> None:
+    value = "Web_" + "x" * 200_000
+    view = world(headless(annotations={GRPC_SERVICE_ANNOTATION: value}))
+
+    action = only(pair(view).actions)
+
+    assert isinstance(action, NoWrite)
+    assert len(action.message) < 1024
+    assert action.message.endswith("at most 63 characters)")
+    assert "(200004 characters)" in action.message
 
 
 def test_a_template_that_yields_a_name_too_long_is_refused() -> None:
@@ -216,6 +235,17 @@ def test_a_service_out_of_scope_plans_nothing() -> None:
 def test_a_service_being_deleted_plans_nothing_the_garbage_collector_takes_its_twin() -> None:
     asking = headless(annotations=ASKS)
     view = world(headless(annotations=ASKS, deleting=True), with_spec(twin_of(asking), ports=()))
+
+    assert pair(view).actions == ()
+
+
+def test_a_namespace_being_deleted_plans_nothing_where_a_create_would_be_refused() -> None:
+    """Its twin may go first (names sort so); a create in a terminating namespace is a 403."""
+    deleting = Namespace(
+        metadata=ObjectMeta(name=NS, deletion_timestamp="2024-01-01T00:00:00Z"),
+        status=NamespaceStatus(phase="Terminating"),
+    )
+    view = FakeView([deleting, headless(annotations=ASKS)])
 
     assert pair(view).actions == ()
 

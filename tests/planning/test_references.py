@@ -10,6 +10,7 @@ from reconciler.planning.references import (
     host_service_ref,
     hosts_service_refs,
     parse_name_ref,
+    quoted,
 )
 
 
@@ -64,3 +65,12 @@ def test_hosts_name_distinct_services_in_order() -> None:
 )
 def test_annotation_value_names_an_object(value: str, expected: NameRef | None) -> None:
     assert parse_name_ref(value, own_namespace="prod") == expected
+
+
+def test_a_short_value_is_quoted_whole() -> None:
+    assert quoted("web\ufffd") == "'web\ufffd'"
+
+
+def test_a_long_value_is_quoted_cut_short_with_its_length() -> None:
+    value = "web-" + "x" * 200_000
+    assert quoted(value) == f"'web-{'x' * 60}…' (200004 characters)"

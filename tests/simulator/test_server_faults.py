@@ -192,3 +192,54 @@ async def test_clear_removes_every_rule(http, sim: Simulator) -> None:
     sim.faults.forbid("get", "services")
     sim.faults.clear()
     assert (await http.get(SVC)).status == 200
+
+
+async def test_rules_aimed_at_one_client_spare_the_others(http, sim: Simulator) -> None:
+    sim.faults.fail(503, verb="list", agent="headless-reconciler/")
+    sim.faults.expire_next_watch("services", agent="headless-reconciler/")
+    controller = {"User-Agent": "headless-reconciler/0.1.0 (replica-0)"}
+    assert (await http.get(SVC, headers=controller)).status == 503
+    listed = await http.get(SVC, headers={"User-Agent": "kubectl/v1.28"})
+    assert listed.status == 200
+    rv = listed.json()["metadata"]["resourceVersion"]
+    events = await http.watch_lines(SVC, f"watch=true&resourceVersion={rv}&timeoutSeconds=1")
+    assert not any(e["type"] == "ERROR" for e in events), "the expiry was aimed elsewhere"
+
+
+async def test_a_lifted_rule_no_longer_applies(http, sim: Simulator) -> None:
+    kept = sim.faults.fail(500, verb="get")
+    lifted = sim.faults.fail(503, verb="list")
+    sim.faults.lift(lifted)
+    assert (await http.get(SVC)).status == 200
+    assert (await http.get(f"{SVC}/absent")).status == 500
+    sim.faults.lift(kept)
+    assert (await http.get(f"{SVC}/absent")).status == 404
+
+
+async def test_open_watches_are_cut_now_by_resource_and_client(sim: Simulator) -> None:
+    headers = {"Authorization": f"Bearer {sim.token}"}
+    async with aiohttp.ClientSession() as session:
+
+        async def follow(path: str, agent: str) -> str:
+            url = f"{sim.url}{path}?watch=true&timeoutSeconds=10"
+            async with session.get(url, headers={**headers, "User-Agent": agent}) as response:
+                try:
+                    async for _ in response.content:
+                        pass
+                except aiohttp.ClientPayloadError:
+                    return "cut"
+            return "ended"
+
+        services = asyncio.create_task(follow(SVC, "headless-reconciler/0.1.0 (a)"))
+        pods = asyncio.create_task(follow(PODS, "headless-reconciler/0.1.0 (a)"))
+        other = asyncio.create_task(follow(SVC, "kubectl/v1.28"))
+        await asyncio.wait_for(sim.wait_for_open_watches(3), 5)
+        await asyncio.wait_for(sim.wait_for_open_watches(2, agent="headless-reconciler/"), 5)
+
+        assert sim.cut_watches(resource="services", agent="headless-reconciler/") == 1
+        assert await asyncio.wait_for(services, 5) == "cut"
+        await asyncio.wait_for(sim.wait_for_open_watches(2), 5)
+        assert not pods.done()
+        assert not other.done()
+        assert sim.cut_watches() == 2
+        assert await asyncio.wait_for(asyncio.gather(pods, other), 5) == ["cut", "cut"]
