@@ -12,7 +12,10 @@ Here, and only here:
 
 - kubernetes-asyncio's and aiohttp's exceptions become the project's own
   (:func:`_translate`; non-2xx answers go through
-  :func:`~reconciler.api.errors.error_from_response`);
+  :func:`~reconciler.api.errors.error_from_response`), with the credentials
+  the request carried redacted from whatever the answer quotes
+  (:func:`credentials_of`: read at the time of the error, so a token an exec
+  plugin renewed since start-up is redacted too);
 - failed requests are retried, under :class:`~reconciler.api.retrying.RetryPolicy`;
 - every HTTP request is counted through an optional observer (metrics live
   elsewhere, so this module does not import them).
@@ -23,6 +26,8 @@ resourceVersion seen, which only the watcher knows, so it owns that loop.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +50,7 @@ from reconciler.api.errors import (
     TransientError,
     WriteFencedError,
     error_from_response,
+    redact,
 )
 from reconciler.api.ratelimit import TokenBucket
 from reconciler.api.resources import P, Resource
@@ -58,6 +64,8 @@ NO_ANSWER_CODE = "<error>"
 _DEFAULT_KUBECONFIG = "~/.kube/config"
 _WATCH_READ_MARGIN = 30.0
 """Seconds past ``timeoutSeconds`` after which a silent watch connection is presumed dead."""
+_SHORTEST_SECRET = 8
+"""Shorter values are not redacted: no real token is that short, and any word might be."""
 
 RequestObserver = Callable[[str, str, str], None]
 """Called once per HTTP request with ``(verb, resource, code)``; code is the status as text."""
@@ -144,6 +152,32 @@ def _exec_token_refresher(loader: Any) -> Callable[[Configuration], Awaitable[No
         configuration.api_key["BearerToken"] = loader.token
 
     return refresh
+
+
+def credentials_of(configuration: Configuration) -> tuple[str, ...]:
+    """The secrets requests carry now, in every form an answer might quote them.
+
+    Each ``Authorization`` value, the credential without its scheme, and for
+    basic auth the password inside it.
+    """
+    found: set[str] = set()
+    for value in configuration.api_key.values():
+        header = str(value).strip()
+        scheme, _, credential = header.rpartition(" ")
+        found.update((header, credential))
+        if scheme.lower() == "basic":
+            found.add(_basic_password(credential))
+    if configuration.password:
+        found.add(str(configuration.password))
+    return tuple(secret for secret in found if len(secret) >= _SHORTEST_SECRET)
+
+
+def _basic_password(credential: str) -> str:
+    try:
+        decoded = base64.b64decode(credential, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[2]
 
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
@@ -265,7 +299,7 @@ class KubeClient:
             async for line in _lines(response.content):
                 yield line
         except _LIBRARY_ERRORS as error:
-            raise _translate(error) from error
+            raise self._translate(error) from error
         finally:
             if response.content.at_eof():
                 response.release()
@@ -376,7 +410,7 @@ class KubeClient:
             try:
                 return await response.read()
             except _LIBRARY_ERRORS as error:
-                raise _translate(error) from error
+                raise self._translate(error) from error
             finally:
                 response.release()
 
@@ -412,35 +446,45 @@ class KubeClient:
             )
         except _LIBRARY_ERRORS as error:
             self._observe(verb, resource, NO_ANSWER_CODE)
-            raise _translate(error) from error
+            raise self._translate(error) from error
         self._observe(verb, resource, str(response.status))
         if 200 <= response.status < 300:
             return response
         try:
             payload = await response.read()
         except _LIBRARY_ERRORS as error:
-            raise _translate(error) from error
+            raise self._translate(error) from error
         finally:
             response.release()
         raise error_from_response(
-            response.status, payload, retry_after=response.headers.get("Retry-After")
+            response.status,
+            payload,
+            retry_after=response.headers.get("Retry-After"),
+            secrets=credentials_of(self._api.configuration),
         )
+
+    def _translate(self, error: BaseException) -> ApiError:
+        return _translate(error, secrets=credentials_of(self._api.configuration))
 
     def _observe(self, verb: str, resource: Resource[Any], code: str) -> None:
         if self._on_request is not None:
             self._on_request(verb, resource.label, code)
 
 
-def _translate(error: BaseException) -> ApiError:
+def _translate(error: BaseException, *, secrets: tuple[str, ...]) -> ApiError:
     """The one place where kubernetes-asyncio's and aiohttp's exceptions become ours."""
     if isinstance(error, ApiException):
         if error.status:
             body = error.body if isinstance(error.body, bytes) else str(error.body or "").encode()
             headers: Mapping[str, str] = error.headers or {}
-            return error_from_response(error.status, body, retry_after=headers.get("Retry-After"))
-        return PermanentError(code=NO_RESPONSE, reason="ClientError", message=str(error.reason))
+            return error_from_response(
+                error.status, body, retry_after=headers.get("Retry-After"), secrets=secrets
+            )
+        message = redact(str(error.reason), secrets)
+        return PermanentError(code=NO_RESPONSE, reason="ClientError", message=message)
     if isinstance(error, aiohttp.InvalidURL | aiohttp.ClientConnectorCertificateError):
-        return PermanentError(code=NO_RESPONSE, reason=type(error).__name__, message=str(error))
+        message = redact(str(error), secrets)
+        return PermanentError(code=NO_RESPONSE, reason=type(error).__name__, message=message)
     if isinstance(error, TimeoutError):
         return TransientError(
             code=NO_RESPONSE, reason="Timeout", message=str(error) or "the request timed out"
@@ -448,7 +492,7 @@ def _translate(error: BaseException) -> ApiError:
     return TransientError(
         code=NO_RESPONSE,
         reason="ConnectionError",
-        message=str(error) or type(error).__name__,
+        message=redact(str(error), secrets) or type(error).__name__,
     )
 
 

@@ -14,15 +14,23 @@ or aiohttp's exceptions: the client turns every failed request into one of these
   credentials), and :class:`PermanentError` for every other refusal.
 
 Each carries the ``reason``, ``message`` and ``code`` of the server's
-``Status``, so logs and Events can quote the API server word for word.
+``Status``, so logs and Events can quote the API server word for word, with
+one exception: whatever the answer repeats of the credentials the request
+carried (``secrets``) is replaced by ``[redacted]``. kube-apiserver never
+quotes them, but an authenticating proxy or a webhook in front of it may, and
+an error's text ends up in logs, metrics-adjacent reports and Events.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import msgspec
 
 NO_RESPONSE = 0
 """The ``code`` of an error for which no HTTP answer arrived (connection loss, timeout)."""
+REDACTED = "[redacted]"
+"""What a credential quoted in an answer is replaced with."""
 
 
 class StatusCause(msgspec.Struct, frozen=True):
@@ -148,15 +156,49 @@ def error_from_status(status: Status, *, retry_after: float | None = None) -> Ap
     return _BY_CODE.get(code, PermanentError)(code=code, reason=reason, message=message)
 
 
-def error_from_response(code: int, body: bytes, *, retry_after: str | None = None) -> ApiError:
-    """The error for a non-2xx answer: its body is a ``Status``, or plain text for some 404s."""
+def error_from_response(
+    code: int, body: bytes, *, retry_after: str | None = None, secrets: Sequence[str] = ()
+) -> ApiError:
+    """The error for a non-2xx answer: its body is a ``Status``, or plain text for some 404s.
+
+    Every one of ``secrets`` that the answer quotes is redacted from the error.
+    """
     try:
         status = _status_decoder.decode(body)
     except msgspec.DecodeError:
         status = Status(message=body.decode("utf-8", "replace").strip())
     if status.code != code:
         status = msgspec.structs.replace(status, code=code)
+    if secrets:
+        status = _redacted_status(status, secrets)
     return error_from_status(status, retry_after=parse_retry_after(retry_after))
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first, so none is left half-hidden) replaced."""
+    for secret in sorted(filter(None, secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _redacted_status(status: Status, secrets: Sequence[str]) -> Status:
+    details = status.details
+    if details is not None and details.causes:
+        causes = tuple(
+            StatusCause(
+                reason=redact(cause.reason, secrets),
+                message=redact(cause.message, secrets),
+                field=redact(cause.field, secrets),
+            )
+            for cause in details.causes
+        )
+        details = msgspec.structs.replace(details, causes=causes)
+    return msgspec.structs.replace(
+        status,
+        reason=redact(status.reason, secrets),
+        message=redact(status.message, secrets),
+        details=details,
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

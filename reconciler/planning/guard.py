@@ -12,13 +12,23 @@ a plan for that key is anything but HELD, so a condition that clears and
 comes back waits the full grace again. A held change is held whole: pods whose
 address changed meanwhile wait too, which is the price of never writing a
 list that may be missing half its pods.
+
+With one exception: an address that another pod now holds (a recycled IP,
+listed in some EndpointSlice under a different pod) is never held. Keeping it
+would send this Service's traffic to a stranger for the whole grace, which is
+the danger the controller exists to prevent. Such an endpoint is certainly
+gone, so it does not count in the guard's arithmetic: if what remains is still
+a mass removal, the recycled addresses are removed at once and the rest stays
+held; if not, the whole change is written.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from reconciler.planning.desired import endpoint_pod
 from reconciler.planning.plans import DriftReason, EndpointChange
+from reconciler.planning.view import ClusterView
 
 
 def is_mass_removal(changes: Iterable[EndpointChange], *, before_count: int) -> bool:
@@ -37,3 +47,25 @@ def held_since(*, since: float | None, now: float, grace: float) -> float | None
     """
     start = now if since is None else since
     return start if now - start < grace else None
+
+
+def recycled_removals(
+    changes: Iterable[EndpointChange], *, view: ClusterView, namespace: str
+) -> tuple[EndpointChange, ...]:
+    """The removals whose address some EndpointSlice now lists for another pod.
+
+    ``namespace`` is the entry's Service's: the removed endpoint's pod lives there.
+    """
+    taken: list[EndpointChange] = []
+    for change in changes:
+        if change.reason is not DriftReason.EXTRA or change.before is None:
+            continue
+        holders = {
+            (found.metadata.namespace, endpoint_pod(endpoint))
+            for found in view.slices_with_address(change.before)
+            for endpoint in found.endpoints or ()
+            if change.before in endpoint.addresses
+        }
+        if holders - {(namespace, change.pod)}:
+            taken.append(change)
+    return tuple(taken)

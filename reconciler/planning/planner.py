@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry
+from reconciler.models.projections import Service, ServiceEntry, WorkloadEntry, WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning import guard
 from reconciler.planning.departed import departed_after, read_departed
@@ -178,8 +178,15 @@ def plan_service_entry(
     if guard.is_mass_removal(outcome.changes, before_count=len(before)):
         since = guard.held_since(since=held_since.get(key), now=now, grace=settings.removal_grace)
         if since is not None:
-            message = _held_message(outcome.changes, before_count=len(before), settings=settings)
-            return NoWrite(key, Verdict.HELD, message, changes=outcome.changes, since=since)
+            taken = guard.recycled_removals(outcome.changes, view=view, namespace=service.namespace)
+            rest = [change for change in outcome.changes if change not in taken]
+            if not taken or guard.is_mass_removal(rest, before_count=len(before) - len(taken)):
+                if taken:
+                    return _remove_recycled(entry, key, before, departed, taken)
+                message = _held_message(
+                    outcome.changes, before_count=len(before), settings=settings
+                )
+                return NoWrite(key, Verdict.HELD, message, changes=outcome.changes, since=since)
     remembered = departed_after(departed, before=before, changes=outcome.changes)
     return UpdateServiceEntryEndpoints(
         key=key,
@@ -323,6 +330,27 @@ def _health_write(
         after=after,
         conditions=with_health(entry, after),
         changes=changes,
+    )
+
+
+def _remove_recycled(
+    entry: ServiceEntry,
+    key: ObjectKey,
+    before: tuple[WorkloadSpec, ...],
+    departed: Mapping[str, WorkloadSpec],
+    taken: tuple[EndpointChange, ...],
+) -> UpdateServiceEntryEndpoints:
+    """While a mass removal is held, the endpoints whose address another pod now holds go at
+    once: holding them would route this Service's traffic to a stranger."""
+    addresses = {change.before for change in taken}
+    remembered = departed_after(departed, before=before, changes=taken)
+    return UpdateServiceEntryEndpoints(
+        key=key,
+        resource_version=entry.metadata.resource_version,
+        before=before,
+        after=tuple(e for e in before if e.address not in addresses),
+        changes=taken,
+        departed=remembered if remembered != departed else None,
     )
 
 

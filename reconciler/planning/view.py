@@ -37,6 +37,10 @@ class ClusterView(Protocol):
     def slices_with_pod(self, namespace: str, pod: str) -> Sequence[EndpointSlice]:
         """EndpointSlices of the namespace with an endpoint whose targetRef names the pod."""
 
+    def slices_with_address(self, address: str) -> Sequence[EndpointSlice]:
+        """EndpointSlices of any namespace with an endpoint at ``address`` (a recycled IP shows
+        up here under another pod)."""
+
     def service_entry(self, namespace: str, name: str) -> ServiceEntry | None:
         """The ServiceEntry, or None."""
 

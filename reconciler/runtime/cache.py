@@ -9,9 +9,12 @@ The indexes follow the references an object makes, as
 :mod:`reconciler.planning.references` reads them, so the runtime and the
 planner agree on what points where:
 
-- EndpointSlices by Service (label ``kubernetes.io/service-name``) and by pod
-  (each endpoint's identity: ``targetRef`` name, else ``hostname``);
-- ServiceEntries by the Services they name, by annotation or by ``hosts``;
+- EndpointSlices by Service (label ``kubernetes.io/service-name``), by pod
+  (each endpoint's identity: ``targetRef`` name, else ``hostname``) and by
+  address, across namespaces;
+- ServiceEntries by the Services they name, by annotation or by ``hosts``, and
+  by the addresses they list (so a pod taking a recycled IP re-plans the
+  entries that still list it);
 - WorkloadEntries by the pod they name;
 - Services by the paired Service names they may ask for (the annotation
   ``headless-reconciler.io/grpc-service``, or the name template for a headless
@@ -63,6 +66,7 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 BY_SERVICE = "service"
 BY_POD = "pod"
 BY_PAIRED_NAME = "paired-name"
+BY_ADDRESS = "address"
 
 
 def _slice_service(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
@@ -74,6 +78,14 @@ def _slice_pods(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
     namespace = endpoint_slice.metadata.namespace
     pods = map(endpoint_pod, endpoint_slice.endpoints or ())
     return [(namespace, pod) for pod in pods if pod is not None]
+
+
+def _slice_addresses(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
+    return [("", a) for endpoint in endpoint_slice.endpoints or () for a in endpoint.addresses]
+
+
+def _entry_addresses(entry: ServiceEntry) -> Iterable[tuple[str, str]]:
+    return [("", e.address) for e in entry.spec.endpoints or () if e.address]
 
 
 def _annotated_ref(metadata: ObjectMeta, annotation: str) -> Iterable[tuple[str, str]]:
@@ -100,10 +112,10 @@ class ClusterCache:
         self.namespaces: Store[Namespace] = Store()
         self.services: Store[Service] = Store(indexes={BY_PAIRED_NAME: self._paired_names})
         self.endpoint_slices: Store[EndpointSlice] = Store(
-            indexes={BY_SERVICE: _slice_service, BY_POD: _slice_pods}
+            indexes={BY_SERVICE: _slice_service, BY_POD: _slice_pods, BY_ADDRESS: _slice_addresses}
         )
         self.service_entries: Store[ServiceEntry] = Store(
-            indexes={BY_SERVICE: self._service_entry_services}
+            indexes={BY_SERVICE: self._service_entry_services, BY_ADDRESS: _entry_addresses}
         )
         self.workload_entries: Store[WorkloadEntry] = Store(indexes={BY_POD: _workload_entry_pod})
         self._reflectors: dict[Kind, Reflector[Any]] = {
@@ -165,6 +177,9 @@ class ClusterCache:
     def slices_with_pod(self, namespace: str, pod: str) -> Sequence[EndpointSlice]:
         return self.endpoint_slices.indexed(BY_POD, namespace, pod)
 
+    def slices_with_address(self, address: str) -> Sequence[EndpointSlice]:
+        return self.endpoint_slices.indexed(BY_ADDRESS, "", address)
+
     def service_entry(self, namespace: str, name: str) -> ServiceEntry | None:
         return self.service_entries.get(namespace, name)
 
@@ -187,6 +202,9 @@ class ClusterCache:
     def service_entries_of_service(self, namespace: str, service: str) -> Sequence[NamespacedName]:
         """ServiceEntries (of any namespace) that name the Service by annotation or host."""
         return self.service_entries.indexed_keys(BY_SERVICE, namespace, service)
+
+    def service_entries_with_address(self, address: str) -> Sequence[NamespacedName]:
+        return self.service_entries.indexed_keys(BY_ADDRESS, "", address)
 
     def workload_entries_of_pod(self, namespace: str, pod: str) -> Sequence[NamespacedName]:
         """WorkloadEntries (of any namespace) whose pod annotation names the pod."""

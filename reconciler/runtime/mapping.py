@@ -47,6 +47,8 @@ class Links(Protocol):
 
     def workload_entries_of_pod(self, namespace: str, pod: str) -> Iterable[NamespacedName]: ...
 
+    def service_entries_with_address(self, address: str) -> Iterable[NamespacedName]: ...
+
     def paired_names_of(self, service: Service) -> Iterable[str]: ...
 
     def services_asking_for(self, namespace: str, name: str) -> Iterable[NamespacedName]: ...
@@ -90,6 +92,9 @@ def keys_for_endpoint_slice(
     A WorkloadEntry follows one pod, so only pods whose endpoints differ
     between the two states are mapped, unless the slice as a whole changed
     meaning (its Service, its address type, its labels), which maps them all.
+    A changed pod's addresses also map to every ServiceEntry still listing
+    them: when another workload's pod takes a recycled IP, the entries that
+    list it for a pod now gone must look again at once.
     """
     keys: set[ObjectKey] = set()
     for state in (old, new):
@@ -97,8 +102,14 @@ def keys_for_endpoint_slice(
         if state is not None and service is not None:
             keys.update(_service_entries_of(state.metadata.namespace, service, links))
     namespace = _metadata(old, new).namespace
-    for pod in _changed_pods(old, new):
+    changed = _changed_pods(old, new)
+    for pod in changed:
         keys.update(_workload_entries_of(namespace, pod, links))
+    if new is not None and changed:
+        for endpoint in new.endpoints or ():
+            if endpoint_pod(endpoint) in changed:
+                for address in endpoint.addresses:
+                    keys.update(_service_entries_listing(address, links))
     return keys
 
 
@@ -192,6 +203,11 @@ def _metadata(old: object | None, new: object | None) -> ObjectMeta:
 
 def _service_entries_of(namespace: str, service: str, links: Links) -> Iterator[ObjectKey]:
     for key in links.service_entries_of_service(namespace, service):
+        yield ObjectKey(Kind.SERVICE_ENTRY, key.namespace, key.name)
+
+
+def _service_entries_listing(address: str, links: Links) -> Iterator[ObjectKey]:
+    for key in links.service_entries_with_address(address):
         yield ObjectKey(Kind.SERVICE_ENTRY, key.namespace, key.name)
 
 

@@ -73,6 +73,13 @@ class FakeView:
             if ns == namespace and any(endpoint_pod(e) == pod for e in s.endpoints or ())
         ]
 
+    def slices_with_address(self, address: str) -> Sequence[EndpointSlice]:
+        return [
+            s
+            for s in self.slices.values()
+            if any(address in e.addresses for e in s.endpoints or ())
+        ]
+
     def service_entry(self, namespace: str, name: str) -> ServiceEntry | None:
         return self.service_entries.get((namespace, name))
 

@@ -150,3 +150,39 @@ def test_a_dual_stack_service_missing_its_ipv4_slice_holds_rather_than_flip_to_i
     action = plan_one(view, ENTRY)
     assert isinstance(action, NoWrite)
     assert action.verdict is Verdict.HELD
+
+
+def test_a_held_removal_lets_an_address_another_pod_now_holds_go_at_once() -> None:
+    four = (*FULL, se_endpoint("10.0.0.4", "web-3"))
+    entry = annotated_entry(endpoints=four)
+    recycled = ready_slice({"db-0": "10.0.0.2"}, service="db")
+    view = FakeView([namespace(), service(), ready_slice({"web-0": "10.0.0.1"}), recycled])
+
+    early = plan_one(view, entry, now=NOW)
+
+    assert isinstance(early, UpdateServiceEntryEndpoints)
+    assert early.after == (FULL[0], FULL[2], four[3])
+    assert [(c.pod, c.before) for c in early.changes] == [("web-1", "10.0.0.2")]
+    rest = plan_one(view, annotated_entry(endpoints=early.after), now=NOW)
+    assert isinstance(rest, NoWrite)
+    assert rest.verdict is Verdict.HELD, "web-2 and web-3 are merely gone: they wait"
+
+
+def test_a_recycled_address_does_not_count_towards_a_mass_removal() -> None:
+    recycled = ready_slice({"db-0": "10.0.0.2"}, service="db")
+    view = FakeView([namespace(), service(), ready_slice({"web-0": "10.0.0.1"}), recycled])
+
+    written = plan_one(view, ENTRY, now=NOW)
+
+    assert isinstance(written, UpdateServiceEntryEndpoints), "1 of 2 real endpoints is no mass"
+    assert written.after == FULL[:1]
+
+
+def test_the_same_pod_listed_again_at_its_address_is_no_recycling() -> None:
+    moved = ready_slice({"web-1": "10.0.0.2"}, service="web-canary")
+    view = FakeView([namespace(), service(), ready_slice({"web-0": "10.0.0.1"}), moved])
+
+    held = plan_one(view, ENTRY, now=NOW)
+
+    assert isinstance(held, NoWrite)
+    assert held.verdict is Verdict.HELD

@@ -12,6 +12,7 @@ The world (``ns`` unless said otherwise):
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from runtime_world import (
     endpoint,
@@ -22,6 +23,7 @@ from runtime_world import (
     workload_entry,
 )
 
+from reconciler.models.projections import WorkloadSpec
 from reconciler.models.refs import Kind, ObjectKey
 from reconciler.runtime.cache import ClusterCache
 from reconciler.runtime.mapping import keys_for_change
@@ -247,3 +249,19 @@ def test_the_kind_must_match_the_objects() -> None:
 def test_a_change_needs_a_state() -> None:
     with pytest.raises(ValueError, match="old or a new state"):
         keys_for_change(Kind.SERVICE_ENTRY, None, None, links=world())
+
+
+def test_a_pod_taking_an_address_re_plans_every_entry_still_listing_it() -> None:
+    cache = world()
+    listing = service_entry("se-stale", namespace="other", annotations={SERVICE: "gone"})
+    spec = msgspec.structs.replace(
+        listing.spec, endpoints=(WorkloadSpec(address="10.0.5.5"), WorkloadSpec(address="10.0.5.6"))
+    )
+    cache.apply(Kind.SERVICE_ENTRY, Applied(msgspec.structs.replace(listing, spec=spec)))
+    recycled = endpoint_slice("db-a", endpoint("db-0", "10.0.5.5"), service="db")
+
+    assert keys_for_change(Kind.ENDPOINT_SLICE, None, recycled, links=cache) == keys(
+        "se:other/se-stale"
+    )
+    unrelated = endpoint_slice("db-b", endpoint("db-1", "10.0.5.7"), service="db")
+    assert keys_for_change(Kind.ENDPOINT_SLICE, None, unrelated, links=cache) == set()

@@ -83,6 +83,24 @@ def check(
     ]
 
 
+def reason_of(write: WriteRecord) -> str:
+    """An Event's reason and message, to say which one; empty for anything else."""
+    body = write.body if isinstance(write.body, dict) else {}
+    if "reason" not in body:
+        return ""
+    return f" {body.get('reason')}: {body.get('note') or body.get('message')}"
+
+
+def event_said(write: WriteRecord) -> tuple[str, str, str] | None:
+    """(object, reason, message) of an Event write; None for anything else."""
+    body = write.body if isinstance(write.body, dict) else {}
+    if write.resource not in EVENTS or "reason" not in body:
+        return None
+    regarding = body.get("regarding") or body.get("involvedObject") or {}
+    message = str(body.get("note") or body.get("message"))
+    return (str(regarding.get("name")), str(body.get("reason")), message)
+
+
 def controller_writes(log: Iterable[WriteRecord]) -> Iterator[tuple[str, WriteRecord]]:
     for write in log:
         identity = identity_of(write.user_agent)

@@ -74,6 +74,8 @@ class ScheduleResult:
     violations: list[str]
     writes: int
     changes: int
+    conflicts: int = 0
+    """Controller writes the server answered with 409 (a colleague's write came first)."""
     remaining: list[str] = field(default_factory=list)
     """What still differed from the desired state when the bound ran out."""
     seconds: float = 0.0
@@ -146,7 +148,9 @@ async def _run(
             since=mark,
         )
     ]
-    writes = sum(invariants.count_writes(sim.store.write_log[mark:]).values())
+    during = sim.store.write_log[mark:]
+    writes = sum(invariants.count_writes(during).values())
+    conflicts = sum(1 for _, write in invariants.controller_writes(during) if write.code == 409)
     return ScheduleResult(
         seed=schedule.seed,
         faults=injected,
@@ -156,6 +160,7 @@ async def _run(
         violations=violations,
         writes=writes,
         changes=sum(world.truth.changes.values()) + sum(world.truth.edits.values()),
+        conflicts=conflicts,
         remaining=[] if converged else world.differences(sim.store),
     )
 
@@ -221,10 +226,12 @@ async def converge(world: CampaignWorld, store: Store, *, within: float) -> bool
 async def _quiet(sim: Simulator, fleet: Fleet) -> list[Violation]:
     """Once the leader watches everything again, it re-plans every key: nothing is written.
 
-    The first round lets a leader that has just taken over finish its first
-    pass (it announces standing refusals once, with an Event); the second must
-    be silent. Relists under faults happened during the schedule; forcing one
-    more here would mostly measure watch backoff (up to 30 s, as client-go's).
+    Two rounds: the first lets a leader finish what convergence left in flight
+    (the watch event of its own last write, a first pass after taking over),
+    the second must not write any object. An Event in it is allowed only if it
+    says something new: the same Event on the same object again is a loop.
+    Relists under faults happened during the schedule; forcing one more here
+    would mostly measure watch backoff (up to 30 s, as client-go's).
     """
     async with asyncio.timeout(QUIET_WITHIN):
         leader = await fleet.wait_leader(within=QUIET_WITHIN)
@@ -232,10 +239,19 @@ async def _quiet(sim: Simulator, fleet: Fleet) -> list[Violation]:
         await _replan_everything(leader)
         mark = len(sim.store.write_log)
         await _replan_everything(leader)
+    said = {
+        invariants.event_said(write)
+        for _, write in invariants.controller_writes(sim.store.write_log[:mark])
+    }
     return [
-        Violation("quiet", f"{identity} sent {write.verb} {invariants.target_of(write)}")
+        Violation(
+            "quiet",
+            f"{identity} sent {write.verb} {invariants.target_of(write)}"
+            f"{invariants.reason_of(write)}",
+        )
         for identity, write in invariants.controller_writes(sim.store.write_log[mark:])
         if write.resource != invariants.LEASES
+        and (write.resource not in invariants.EVENTS or invariants.event_said(write) in said)
     ]
 
 
@@ -291,6 +307,7 @@ class Summary:
             "converge_seconds_median": round(_percentile(times, 0.5), 3) if times else None,
             "invariant_violations": sum(len(result.violations) for result in self.results),
             "writes": writes,
+            "conflicts_met": sum(result.conflicts for result in self.results),
             "writes_per_real_change": round(writes / changes, 3) if changes else None,
             "failed_seeds": {
                 str(result.seed): result.violations + result.remaining for result in self.failed

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from corpus_world import JsonObject, RawWorld, WrittenBy
     from kubernetes_asyncio.client import ApiClient
 
-    from tests.conftest import Cluster
     from tests.e2e.conftest import (
         ControllerStarter,
         Istio,
@@ -197,8 +196,6 @@ async def test_workload_entry_naming_a_pod_that_does_not_exist_keeps_its_address
 
 
 async def test_non_utf8_bytes_in_a_request_are_stored_as_replacement_characters(
-    request: pytest.FixtureRequest,
-    cluster: Cluster,
     istio: Istio,
     raw: RawWorld,
     controller: RunningController,
