@@ -6,29 +6,54 @@ black-hole the mesh's traffic. So a change that removes more than half of an
 entry's endpoints, or all of them, while adding none, is held until the same
 condition has lasted ``removal_grace`` seconds; only then is it written.
 
-The planner keeps no state: the caller remembers when each key was first
-held (``NoWrite(HELD).since``) and passes it back, and forgets it as soon as
-a plan for that key is anything but HELD, so a condition that clears and
-comes back waits the full grace again. A held change is held whole: pods whose
-address changed meanwhile wait too, which is the price of never writing a
-list that may be missing half its pods.
+The planner keeps no state: the caller remembers each held key's
+:class:`Hold` (when it was first held, and which addresses the held change
+removes; :func:`hold_of`) and passes it back, and forgets it as soon as a plan
+for that key is anything but HELD, so a condition that clears and comes back
+waits the full grace again. A hold that gets worse (it would now remove an
+address it did not before: a scale-down followed by the last pod's slice
+going missing) waits the full grace again too: an entry is only ever emptied
+by a condition that has lasted the grace itself, never by one that started
+later under an older hold's clock (the fault campaign's seeds 61 and 67).
 
-With one exception: an address that another pod now holds (a recycled IP,
-listed in some EndpointSlice under a different pod) is never held. Keeping it
-would send this Service's traffic to a stranger for the whole grace, which is
-the danger the controller exists to prevent. Such an endpoint is certainly
-gone, so it does not count in the guard's arithmetic: if what remains is still
-a mass removal, the recycled addresses are removed at once and the rest stays
-held; if not, the whole change is written.
+A held change is held whole: pods whose address changed meanwhile wait too,
+which is the price of never writing a list that may be missing half its pods.
+
+With one exception, decided by the planner with
+:mod:`~reconciler.planning.recycled`: an address another pod now holds is
+never held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from reconciler.planning.desired import endpoint_pod
-from reconciler.planning.plans import DriftReason, EndpointChange
-from reconciler.planning.view import ClusterView
+from reconciler.planning.plans import Action, DriftReason, EndpointChange, NoWrite, Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A held removal: since when, and which addresses it removes."""
+
+    since: float
+    removing: frozenset[str]
+
+
+def removing(changes: Iterable[EndpointChange]) -> frozenset[str]:
+    """The addresses a change removes."""
+    return frozenset(
+        change.before
+        for change in changes
+        if change.reason is DriftReason.EXTRA and change.before is not None
+    )
+
+
+def hold_of(action: Action) -> Hold | None:
+    """What the caller remembers of a HELD plan; None for any other action."""
+    if isinstance(action, NoWrite) and action.verdict is Verdict.HELD and action.since is not None:
+        return Hold(action.since, removing(action.changes))
+    return None
 
 
 def is_mass_removal(changes: Iterable[EndpointChange], *, before_count: int) -> bool:
@@ -40,32 +65,13 @@ def is_mass_removal(changes: Iterable[EndpointChange], *, before_count: int) -> 
     return removed == before_count or 2 * removed > before_count
 
 
-def held_since(*, since: float | None, now: float, grace: float) -> float | None:
-    """When the hold started, while it lasts; None once the grace period is over.
+def held_since(
+    *, prior: Hold | None, removes: frozenset[str], now: float, grace: float
+) -> float | None:
+    """When the hold of a change removing ``removes`` started, while it lasts; None once over.
 
-    ``since`` is the start remembered by the caller (None: first seen now).
+    ``prior`` is the hold the caller remembers: its clock runs on while the
+    change removes nothing it did not remove then; otherwise the hold starts now.
     """
-    start = now if since is None else since
+    start = prior.since if prior is not None and removes <= prior.removing else now
     return start if now - start < grace else None
-
-
-def recycled_removals(
-    changes: Iterable[EndpointChange], *, view: ClusterView, namespace: str
-) -> tuple[EndpointChange, ...]:
-    """The removals whose address some EndpointSlice now lists for another pod.
-
-    ``namespace`` is the entry's Service's: the removed endpoint's pod lives there.
-    """
-    taken: list[EndpointChange] = []
-    for change in changes:
-        if change.reason is not DriftReason.EXTRA or change.before is None:
-            continue
-        holders = {
-            (found.metadata.namespace, endpoint_pod(endpoint))
-            for found in view.slices_with_address(change.before)
-            for endpoint in found.endpoints or ()
-            if change.before in endpoint.addresses
-        }
-        if holders - {(namespace, change.pod)}:
-            taken.append(change)
-    return tuple(taken)

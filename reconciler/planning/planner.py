@@ -3,7 +3,7 @@
 Pure by construction (STYLE.md, point 1): no I/O, no logging, no metrics, no
 clock. Time comes in as arguments (``now``, monotonic seconds, for the
 mass-removal guard; ``now_timestamp``, RFC 3339, for condition times) and the
-guard's memory (``held_since``) is kept by the caller, so the same inputs
+guard's memory (``holds``) is kept by the caller, so the same inputs
 always give the same plan and tests need no clock.
 
 Each entry point answers None when the object is not managed, or is managed
@@ -49,6 +49,7 @@ from reconciler.planning.plans import (
     UpdateWorkloadEntryAddress,
     Verdict,
 )
+from reconciler.planning.recycled import claimed_elsewhere, recycled_removals, uncontested
 from reconciler.planning.references import IP_FAMILY_ANNOTATION, quoted
 from reconciler.planning.scope import (
     PodTarget,
@@ -67,7 +68,7 @@ def plan(
     settings: PlanningSettings,
     now: float,
     now_timestamp: str,
-    held_since: Mapping[ObjectKey, float],
+    holds: Mapping[ObjectKey, guard.Hold],
 ) -> Plan:
     """Actions for the ServiceEntries, WorkloadEntries and Services named by ``keys``.
 
@@ -90,7 +91,7 @@ def plan(
             settings=settings,
             now=now,
             now_timestamp=now_timestamp,
-            held_since=held_since,
+            holds=holds,
         )
         if action is not None:
             actions.append(action)
@@ -104,7 +105,7 @@ def _plan_key(
     settings: PlanningSettings,
     now: float,
     now_timestamp: str,
-    held_since: Mapping[ObjectKey, float],
+    holds: Mapping[ObjectKey, guard.Hold],
 ) -> Action | None:
     if key.kind is Kind.SERVICE_ENTRY:
         entry = view.service_entry(key.namespace, key.name)
@@ -115,7 +116,7 @@ def _plan_key(
             view=view,
             settings=settings,
             now=now,
-            held_since=held_since,
+            holds=holds,
         )
     if key.kind is Kind.WORKLOAD_ENTRY:
         workload = view.workload_entry(key.namespace, key.name)
@@ -127,7 +128,7 @@ def _plan_key(
             settings=settings,
             now=now,
             now_timestamp=now_timestamp,
-            held_since=held_since,
+            holds=holds,
         )
     return None
 
@@ -138,7 +139,7 @@ def plan_service_entry(
     view: ClusterView,
     settings: PlanningSettings,
     now: float,
-    held_since: Mapping[ObjectKey, float],
+    holds: Mapping[ObjectKey, guard.Hold],
 ) -> Action | None:
     """Keep a managed STATIC ServiceEntry's endpoints equal to its pods' ready addresses.
 
@@ -158,7 +159,9 @@ def plan_service_entry(
         return NoWrite(key, family.verdict, family.message)
     service = target.service.metadata
     slices = view.slices_of(service.namespace, service.name)
-    wanted = ready_addresses(slices, family=family)
+    wanted = uncontested(
+        ready_addresses(slices, family=family), namespace=service.namespace, own=slices, view=view
+    )
     if target.pod is not None:
         wanted = {target.pod: wanted[target.pod]} if target.pod in wanted else {}
     before = entry.spec.endpoints or ()
@@ -176,9 +179,14 @@ def plan_service_entry(
     if violations:
         return NoWrite(key, Verdict.REFUSED, "; ".join(violations), changes=outcome.changes)
     if guard.is_mass_removal(outcome.changes, before_count=len(before)):
-        since = guard.held_since(since=held_since.get(key), now=now, grace=settings.removal_grace)
+        since = guard.held_since(
+            prior=holds.get(key),
+            removes=guard.removing(outcome.changes),
+            now=now,
+            grace=settings.removal_grace,
+        )
         if since is not None:
-            taken = guard.recycled_removals(outcome.changes, view=view, namespace=service.namespace)
+            taken = recycled_removals(outcome.changes, view=view, namespace=service.namespace)
             rest = [change for change in outcome.changes if change not in taken]
             if not taken or guard.is_mass_removal(rest, before_count=len(before) - len(taken)):
                 if taken:
@@ -205,14 +213,14 @@ def plan_workload_entry(
     settings: PlanningSettings,
     now: float,
     now_timestamp: str,
-    held_since: Mapping[ObjectKey, float],
+    holds: Mapping[ObjectKey, guard.Hold],
 ) -> Action | None:
     """Keep a managed WorkloadEntry's address (and, if asked, its health) on its pod.
 
-    ``now`` and ``held_since`` are taken so every entry point is called alike;
+    ``now`` and ``holds`` are taken so every entry point is called alike;
     a WorkloadEntry's address is never removed, so the guard has nothing to hold.
     """
-    del now, held_since
+    del now, holds
     key = workload_entry_key(entry)
     target = workload_entry_scope(entry, view=view, settings=settings)
     if target is None:
@@ -290,7 +298,11 @@ def _pod_address(
         services = (view.service(target.namespace, name) for name in sorted(names))
         family = default_family(service for service in services if service is not None)
     found = ready_addresses(slices, family=family).get(target.pod)
-    return None if found is None else found.address
+    if found is None or claimed_elsewhere(
+        found.address, pod=target.pod, namespace=target.namespace, own=slices, view=view
+    ):
+        return None
+    return found.address
 
 
 def _without_address(entry: WorkloadEntry, target: PodTarget, *, now_timestamp: str) -> Action:

@@ -166,7 +166,7 @@ def diff_view(
         settings=settings,
         now=_ONE_SHOT_NOW,
         now_timestamp=now_timestamp,
-        held_since={},
+        holds={},
     )
     released = _writes_once_released(
         planned.actions, view=view, settings=settings, now_timestamp=now_timestamp
@@ -198,7 +198,7 @@ def _writes_once_released(
         settings=dataclasses.replace(settings, removal_grace=0.0),
         now=_ONE_SHOT_NOW,
         now_timestamp=now_timestamp,
-        held_since={},
+        holds={},
     )
     return {action.key: action for action in released.writes}
 

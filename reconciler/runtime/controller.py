@@ -11,6 +11,12 @@ replica, so a standby's caches are warm, but only keys the replica *owns*
 (its shard, while it leads) are planned; on becoming leader it re-plans every
 key, and after a graceful stop's last write it releases its Lease.
 
+The mass-removal guard counts only time on fresh data (SPEC section 4): a
+failed EndpointSlice watch (connection lost, 410, an error) restarts the clock
+of every hold from the moment the watch is retried, so an outage of the
+slice watch, during which the cache may miss pods coming back, never lets a
+held removal through (the fault campaign's seed 61).
+
 A Service key plans its paired Services: possibly several actions (create the
 wanted twin, delete one no longer wanted), applied in plan order, and notes
 (advice recorded as Warning Events and logged).
@@ -21,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,19 +36,22 @@ from typing import Any, Protocol
 
 from reconciler.api.client import KubeClient
 from reconciler.api.errors import ApiError
+from reconciler.api.resources import BY_KIND
 from reconciler.applying.applier import Applied, Applier, Outcome
 from reconciler.models.refs import Kind, ObjectKey
+from reconciler.planning.guard import Hold, hold_of
 from reconciler.planning.planner import plan
-from reconciler.planning.plans import Action, NoWrite, Verdict
+from reconciler.planning.plans import Action
 from reconciler.planning.settings import PlanningSettings
 from reconciler.runtime.cache import ClusterCache
 from reconciler.runtime.informers import Informers
 from reconciler.runtime.mapping import keys_for_change
 from reconciler.runtime.queue import Requeue, WorkQueue
-from reconciler.watching import LineObserver, RestartObserver
+from reconciler.watching import LineObserver, Restart, RestartObserver, RestartReason
 
 logger = logging.getLogger(__name__)
 
+SLICES_LABEL = BY_KIND[Kind.ENDPOINT_SLICE].label
 PLANNED_KINDS = frozenset({Kind.SERVICE_ENTRY, Kind.WORKLOAD_ENTRY, Kind.SERVICE})
 CONFLICT_REQUEUE_SECONDS = 0.2
 """After a 409, re-plan soon: by then the watch has usually brought the newer object."""
@@ -76,12 +86,6 @@ class Leadership(Protocol):
     async def campaign(self) -> None: ...
 
     async def release(self) -> None: ...
-
-
-def _held_since(action: Action) -> float | None:
-    if isinstance(action, NoWrite) and action.verdict is Verdict.HELD:
-        return action.since
-    return None
 
 
 class Controller:
@@ -121,9 +125,12 @@ class Controller:
             on_change=self._on_change,
             watch_timeout=self._settings.watch_timeout_seconds,
             on_line=on_watch_line,
-            on_restart=on_watch_restart,
+            on_restart=self._watch_restarted,
         )
-        self._held_since: dict[ObjectKey, float] = {}
+        self._on_watch_restart = on_watch_restart
+        self._holds: dict[ObjectKey, Hold] = {}
+        self._slices_fresh_from = -math.inf
+        """Monotonic time from which EndpointSlice data counts as fresh for the guard."""
         self._stopping = asyncio.Event()
         if leadership is not None:
             leadership.subscribe(self._leadership_changed)
@@ -206,6 +213,21 @@ class Controller:
             for key in self.cache.primary_keys():
                 self.queue.add(key)
 
+    def _watch_restarted(self, restart: Restart) -> None:
+        if restart.resource == SLICES_LABEL and restart.reason is not RestartReason.CLOSED:
+            retry_at = self._monotonic() + restart.delay
+            self._slices_fresh_from = max(self._slices_fresh_from, retry_at)
+        if self._on_watch_restart is not None:
+            self._on_watch_restart(restart)
+
+    def _fresh_holds(self) -> dict[ObjectKey, Hold]:
+        """The holds, each counted from no earlier than the slice watch's last failure."""
+        fresh_from = self._slices_fresh_from
+        return {
+            key: hold if hold.since >= fresh_from else Hold(fresh_from, hold.removing)
+            for key, hold in self._holds.items()
+        }
+
     def _on_change(self, kind: Kind, old: Any, new: Any) -> None:
         observed_at = self._monotonic()
         for key in keys_for_change(kind, old, new, links=self.cache):
@@ -225,7 +247,7 @@ class Controller:
             settings=self._planning,
             now=now,
             now_timestamp=_rfc3339_now(),
-            held_since=self._held_since,
+            holds=self._fresh_holds(),
         )
         if self._on_plan is not None:
             self._on_plan(key, planned.actions, now)
@@ -233,13 +255,11 @@ class Controller:
             logger.warning(
                 "%s %s: %s", note.reason, note.key, note.message, extra={"key": str(note.key)}
             )
-        held_since = next(
-            (since for action in planned if (since := _held_since(action)) is not None), None
-        )
-        if held_since is None:
-            self._held_since.pop(key, None)
+        hold = next((h for action in planned if (h := hold_of(action)) is not None), None)
+        if hold is None:
+            self._holds.pop(key, None)
         else:
-            self._held_since[key] = held_since
+            self._holds[key] = hold
         if not any(action.key == key for action in planned.withheld):
             # Settled, written or gone: a refusal or hold that comes back later is news again.
             self._applier.forget(key)
@@ -256,9 +276,9 @@ class Controller:
             self._report(applied, work.observed_at)
             if applied.outcome is Outcome.CONFLICT:
                 retry_after.append(CONFLICT_REQUEUE_SECONDS)
-        if held_since is not None:
+        if hold is not None:
             # Look again when the grace period ends: the guard lets the change through then.
-            remaining = held_since + self._planning.removal_grace - now
+            remaining = hold.since + self._planning.removal_grace - now
             retry_after.append(max(remaining, 0.0) + 0.05)
         return Requeue(after=min(retry_after)) if retry_after else None
 

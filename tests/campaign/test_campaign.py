@@ -23,6 +23,10 @@ REGRESSIONS = {
     "back without its weight, locality, label and ports (departed endpoints were "
     "remembered in the process only)",
     12: "the same loss on the pod-level entry, after a replica kill",
+    61: "a held scale-down was released from a stale cache while the EndpointSlice watch was "
+    "failing, removing pods that had come back; the guard now counts only time on fresh data",
+    67: "a scale-down's hold kept its clock when the last pod went unready too, so the entry "
+    "was emptied half a grace after that: a hold that gets worse now waits a full grace",
     28: "the quiet check itself: it counted the one PodNotReady Warning that follows a "
     "Healthy=False write (the watch event of the write arrives after convergence) as a loop; "
     "now only an Event repeating what was already said is",

@@ -36,6 +36,7 @@ from reconciler.models.refs import Kind, ObjectKey
 from reconciler.planning.references import POD_NAME_LABEL
 from reconciler.runtime.controller import Controller
 from reconciler.simulator.store import WriteRecord
+from reconciler.testbed.addresses import PodIpAllocator
 from reconciler.testbed.statefulsets import StatefulPodSet
 from reconciler.testbed.waiting import wait_for_ready_addresses, watch_until
 
@@ -188,9 +189,15 @@ class StatefulSetStarter(Protocol):
 
 @pytest.fixture
 def statefulset(api: ApiClient, namespace: str) -> StatefulSetStarter:
-    """Start pods ``<name>-0..`` behind their headless Service; returns once slices show them."""
+    """Start pods ``<name>-0..`` behind their headless Service; returns once slices show them.
+
+    Every set of a test draws from one pod CIDR, as on a cluster: two pods never
+    share an address unless a test recycles one on purpose.
+    """
+    addresses = PodIpAllocator()
 
     async def start(replicas: int, *, name: str = "web", **options: Any) -> StatefulPodSet:
+        options.setdefault("allocator", addresses)
         pods = StatefulPodSet(api, name=name, namespace=namespace, wait_within=WAIT, **options)
         await pods.create(replicas)
         family = "IPv6" if pods.family == "IPv6" else "IPv4"

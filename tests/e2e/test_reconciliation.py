@@ -134,6 +134,40 @@ async def test_removing_every_endpoint_is_held_for_the_removal_grace_then_writte
     assert released_after > grace - 0.2
 
 
+async def test_a_held_removal_waits_while_the_slice_watch_is_failing(
+    statefulset: StatefulSetStarter,
+    istio: Istio,
+    start_controller: ControllerStarter,
+    cluster: Cluster,
+) -> None:
+    """The grace counts only on fresh data: campaign seed 61 released a hold from a stale cache."""
+    sim = cluster.require_simulator()
+    grace = 0.5
+    pods = await statefulset(1)
+    await istio.create_service_entry(
+        "web-all", endpoints=[istio.endpoint_of(pods, 0)], annotations=MANAGED
+    )
+    running = await start_controller(removal_grace_seconds=grace)
+    key = istio.service_entry_key("web-all")
+    await running.reconciles.wait_for(key, Outcome.NOOP)
+    mark = running.reconciles.mark()
+
+    await pods.scale(0)
+    await running.reconciles.wait_for(key, Outcome.HELD, after=mark)
+    outage = sim.faults.fail(503, verb="watch", resource="endpointslices")
+    sim.cut_watches(resource="endpointslices")
+    # Two grace periods pass, each ending in a look at the key: held every time.
+    for _ in range(2):
+        looked = running.reconciles.mark()
+        await running.reconciles.wait_for(key, after=looked, within=grace * 4)
+    assert set(running.reconciles.outcomes(key, after=mark)) == {Outcome.HELD}
+    assert len(istio.addresses(await istio.get_service_entry("web-all"))) == 1
+
+    sim.faults.lift(outage)
+    await running.reconciles.wait_for(key, Outcome.UPDATED, after=mark, within=45)
+    assert istio.addresses(await istio.get_service_entry("web-all")) == []
+
+
 async def test_pod_not_ready_leaves_the_service_entry_and_comes_back_when_ready(
     statefulset: StatefulSetStarter, istio: Istio, controller: RunningController
 ) -> None:

@@ -34,6 +34,7 @@ from reconciler.models.projections import (
 )
 from reconciler.models.refs import ObjectKey
 from reconciler.planning.desired import SERVICE_NAME_LABEL
+from reconciler.planning.guard import Hold
 from reconciler.planning.planner import plan_service_entry, plan_workload_entry
 from reconciler.planning.plans import Action
 from reconciler.planning.references import (
@@ -261,14 +262,20 @@ def plan_one(
     now: float = NOW,
     held_since: Mapping[ObjectKey, float] | None = None,
 ) -> Action | None:
-    """Plan one entry with the defaults a test does not care about."""
+    """Plan one entry with the defaults a test does not care about.
+
+    ``held_since``: the removal of any of the entry's current endpoints has been
+    held since then.
+    """
     if isinstance(entry, ServiceEntry):
+        current = frozenset(e.address for e in entry.spec.endpoints or () if e.address)
+        holds = {key: Hold(since, current) for key, since in (held_since or {}).items()}
         return plan_service_entry(
             entry,
             view=view,
             settings=settings or PlanningSettings(),
             now=now,
-            held_since=held_since or {},
+            holds=holds,
         )
     return plan_workload_entry(
         entry,
@@ -276,5 +283,5 @@ def plan_one(
         settings=settings or PlanningSettings(),
         now=now,
         now_timestamp=NOW_TIMESTAMP,
-        held_since=held_since or {},
+        holds={},
     )

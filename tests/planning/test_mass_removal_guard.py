@@ -1,6 +1,6 @@
 """SPEC section 4: a change removing more than half, or all, while adding none is held.
 
-Time is an argument: ``now`` and the caller's ``held_since`` are chosen by
+Time is an argument: ``now`` and the caller's holds are chosen by
 each test, no clock is read and nothing sleeps.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.planning.guard import is_mass_removal
-from reconciler.planning.planner import service_entry_key
+from reconciler.planning.guard import Hold, hold_of, is_mass_removal
+from reconciler.planning.planner import plan_service_entry, service_entry_key
 from reconciler.planning.plans import (
     DriftReason,
     EndpointChange,
@@ -186,3 +186,39 @@ def test_the_same_pod_listed_again_at_its_address_is_no_recycling() -> None:
 
     assert isinstance(held, NoWrite)
     assert held.verdict is Verdict.HELD
+
+
+def test_an_address_two_pods_claim_is_wanted_for_neither_until_the_slices_agree() -> None:
+    lagging = ready_slice({"web-0": "10.0.0.1", "web-1": "10.0.0.2"})
+    reused = ready_slice({"db-0": "10.0.0.2"}, service="db")
+    view = FakeView([namespace(), service(), service("db"), lagging, reused])
+
+    for_web = plan_one(view, annotated_entry(endpoints=FULL[:2]), now=NOW)
+    for_db = plan_one(view, annotated_entry("db", name="db-se"), now=NOW)
+
+    assert isinstance(for_web, UpdateServiceEntryEndpoints)
+    assert for_web.after == FULL[:1]
+    assert isinstance(for_db, NoWrite) or for_db is None, "db-0's entry does not get it either"
+
+
+def test_a_hold_that_gets_worse_starts_its_grace_again() -> None:
+    scaled_down = FakeView([namespace(), service(), ready_slice({"web-0": "10.0.0.1"})])
+    first = plan_one(scaled_down, ENTRY, now=NOW)
+    assert isinstance(first, NoWrite)
+    hold = hold_of(first)
+    assert hold == Hold(NOW, frozenset({"10.0.0.2", "10.0.0.3"}))
+
+    emptied = plan_service_entry(
+        ENTRY,
+        view=emptied_view(),
+        settings=PlanningSettings(),
+        now=NOW + 20,
+        holds={KEY: hold},
+    )
+    assert isinstance(emptied, NoWrite)
+    assert emptied.since == NOW + 20, "emptying is a new condition: it waits its own grace"
+
+    better = plan_service_entry(
+        ENTRY, view=scaled_down, settings=PlanningSettings(), now=NOW + 31, holds={KEY: hold}
+    )
+    assert isinstance(better, UpdateServiceEntryEndpoints), "the scale-down has lasted the grace"

@@ -75,7 +75,7 @@ OTHER_WORLD: tuple[Cached, ...] = (
     *WORLD,
     namespace("other"),
     service(namespace="other"),
-    ready_slice(PODS, namespace="other"),
+    ready_slice({"web-0": "10.1.0.1", "web-1": "10.1.0.2"}, namespace="other"),
 )
 
 

@@ -114,9 +114,7 @@ def worlds(draw: st.DrawFn, *, source_names: tuple[str, ...] = SOURCES) -> FakeV
 
 def plan_services(view: FakeView) -> Plan:
     keys = [ObjectKey(Kind.SERVICE, ns, name) for ns, name in view.services]
-    return plan(
-        keys, view=view, settings=SETTINGS, now=NOW, now_timestamp=NOW_TIMESTAMP, held_since={}
-    )
+    return plan(keys, view=view, settings=SETTINGS, now=NOW, now_timestamp=NOW_TIMESTAMP, holds={})
 
 
 def apply(view: FakeView, planned: Plan) -> None:
@@ -183,7 +181,7 @@ def test_each_service_plans_the_same_alone_or_with_the_others(view: FakeView) ->
             settings=SETTINGS,
             now=NOW,
             now_timestamp=NOW_TIMESTAMP,
-            held_since={},
+            holds={},
         )
     ]
     assert list(together.actions) == alone

@@ -62,7 +62,7 @@ def planned(view: FakeView, keys: list[ObjectKey]) -> Plan:
         settings=PlanningSettings(),
         now=NOW,
         now_timestamp=NOW_TIMESTAMP,
-        held_since={},
+        holds={},
     )
 
 

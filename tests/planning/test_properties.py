@@ -35,8 +35,8 @@ from reconciler.planning import (
     workload_entry_key,
 )
 from reconciler.planning.desired import MULTICLUSTER_SERVICE_LABEL
-from reconciler.planning.guard import recycled_removals
 from reconciler.planning.plans import Action, NoWrite, UpdateServiceEntryEndpoints, Verdict
+from reconciler.planning.recycled import recycled_removals
 from reconciler.planning.references import (
     AUTO_REGISTRATION_ANNOTATION,
     HEALTH_CHECKS_ANNOTATION,
@@ -305,7 +305,7 @@ def test_the_plan_never_names_an_object_that_did_not_opt_in(found: list[Candidat
         settings=PlanningSettings(),
         now=NOW,
         now_timestamp=NOW_TIMESTAMP,
-        held_since={},
+        holds={},
     )
     opted_in = {key_of(c.entry) for c in found if c.opted_in}
     assert {action.key for action in result} == opted_in

@@ -44,6 +44,7 @@ from reconciler.simulator.resources import (
     ResourceKind,
 )
 from reconciler.simulator.store import Store
+from reconciler.testbed.addresses import PodIpAllocator
 from reconciler.testbed.campaign.schedules import (
     EditWeight,
     LabelEntry,
@@ -151,6 +152,8 @@ class CampaignWorld:
         self._core = CoreV1Api(api)
         self._custom = CustomObjectsApi(api)
         self.sets: dict[str, StatefulPodSet] = {}
+        self._addresses = PodIpAllocator()
+        """One pod CIDR for every set, as on a cluster: no two pods share an address."""
         self.truth = Truth()
         self.foreign_versions: dict[Key, str] = {}
         self.uids: dict[str, str] = {}
@@ -166,7 +169,9 @@ class CampaignWorld:
             LABELLED, {"metadata": {"labels": {MANAGED_NAMESPACE_LABEL: MANAGED_NAMESPACE_VALUE}}}
         )
         for name, replicas in INITIAL_REPLICAS.items():
-            pods = StatefulPodSet(self._api, name=name, namespace=SET_NAMESPACE[name])
+            pods = StatefulPodSet(
+                self._api, name=name, namespace=SET_NAMESPACE[name], allocator=self._addresses
+            )
             await pods.create(replicas)
             self.sets[name] = pods
             await wait_for_ready_addresses(
@@ -223,7 +228,7 @@ class CampaignWorld:
             OUTSIDER, "borrowed", "web", {SERVICE_ANNOTATION: f"{APP}/web"}, stale
         )
         await self._create_entry(LABELLED, "other", "other", {}, stale)
-        api = StatefulPodSet(self._api, name="api", namespace=APP)
+        api = StatefulPodSet(self._api, name="api", namespace=APP, allocator=self._addresses)
         await api.create(2)
         await self._core.patch_namespaced_service(
             "api", APP, {"metadata": {"annotations": {GRPC_SERVICE_ANNOTATION: "true"}}}
