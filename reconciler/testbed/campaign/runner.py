@@ -7,10 +7,11 @@ One schedule, start to end:
 2. The schedule's steps, in order, with its gaps: the world changes and faults
    are injected (aimed at the controller's requests only, so the world keeps
    changing through the same server).
-3. Faults end; killed replicas are replaced. The clock starts: the controller
-   must reach the desired state within ``CONVERGE_BOUND`` seconds.
-4. Quiet: history compacted and every watch cut (each replica relists), then
-   the leader re-plans every key; not one write may follow.
+3. Faults end and the clock starts; killed replicas are replaced (their start
+   counts); the controller must reach the desired state within
+   ``CONVERGE_BOUND`` seconds.
+4. Quiet: once the leader watches everything again, it re-plans every key
+   twice; the second round may write no object and repeat no Event.
 5. The invariants (``invariants``) over the whole write log.
 """
 
@@ -129,8 +130,8 @@ async def _run(
     for lift in lifts:
         lift.cancel()
     sim.faults.clear()
-    await fleet.settle(REPLICAS)
     calm = time.monotonic()
+    await fleet.settle(REPLICAS)
     converged = await converge(world, sim.store, within=converge_within)
     converge_seconds = time.monotonic() - calm
     violations = [*fleet.crashes]
