@@ -424,3 +424,10 @@ class ControllerWrites:
 def controller_writes(cluster: Cluster) -> ControllerWrites:
     """Skips on a real cluster: only the simulator keeps a write log."""
     return ControllerWrites(cluster.require_simulator().store.write_log)
+
+
+@pytest.fixture
+def written_by(cluster: Cluster) -> ControllerWrites:
+    """The controller's writes as the simulator logged them; always empty on a real cluster,
+    where a test rests on its objects' unchanged ``resourceVersion`` alone."""
+    return ControllerWrites(cluster.simulator.store.write_log if cluster.simulator else [])

@@ -1,9 +1,8 @@
 """Fixtures of the corpus of bad and odd input (issue 9): raw objects, and "no crash" for all.
 
 The shared e2e fixtures (``cluster``, ``namespace``, ``start_controller``,
-``istio``...) apply here as everywhere under ``tests/e2e``. Added for the
-corpus: ``raw`` (objects as raw JSON, see ``corpus_world``), ``written_by``
-(the controller's writes in the simulator's log, empty on a real cluster),
+``istio``, ``written_by``...) apply here as everywhere under ``tests/e2e``.
+Added for the corpus: ``raw`` (objects as raw JSON, see ``corpus_world``),
 ``other_namespace`` (a second namespace, deleted afterwards), and a check
 that runs around every corpus test: nothing logged an error or a traceback.
 A reconcile that raises is logged by the work queue with its traceback, so
@@ -18,14 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from corpus_world import RawWorld, WrittenBy
+from corpus_world import RawWorld
 from kubernetes_asyncio.client import ApiClient, CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from reconciler.testbed.waiting import wait_for_namespace_gone
 
 if TYPE_CHECKING:
-    from tests.conftest import Cluster
+    pass
 
 pytestmark = pytest.mark.e2e
 
@@ -46,12 +45,6 @@ def nothing_logged_an_error(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
 @pytest.fixture
 def raw(api: ApiClient, namespace: str) -> RawWorld:
     return RawWorld(api, namespace)
-
-
-@pytest.fixture
-def written_by(cluster: Cluster) -> WrittenBy:
-    """The controller's writes as the simulator logged them; always empty on a real cluster."""
-    return WrittenBy(cluster.simulator.store.write_log if cluster.simulator is not None else [])
 
 
 @pytest.fixture

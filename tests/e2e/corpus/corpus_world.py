@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from kubernetes_asyncio.client import ApiClient, CoreV1Api, CustomObjectsApi, DiscoveryV1Api
 
-from reconciler.api.client import USER_AGENT
 from reconciler.planning.references import POD_NAME_LABEL
-from reconciler.simulator.store import WriteRecord
 from reconciler.testbed.waiting import watch_until
 
 JsonObject = dict[str, Any]
@@ -108,31 +105,6 @@ def endpoint_pods(entry: JsonObject) -> list[str]:
         (endpoint.get("labels") or {}).get(POD_NAME_LABEL, "")
         for endpoint in entry["spec"].get("endpoints") or []
     ]
-
-
-@dataclass
-class WrittenBy:
-    """The controller's write requests in the simulator's write log (empty on a real cluster).
-
-    On a real cluster there is no write log; tests there rest on the objects'
-    unchanged ``resourceVersion`` alone.
-    """
-
-    log: list[WriteRecord]
-
-    def __call__(
-        self, *, resource: str | None = None, name: str | None = None, after: int = 0
-    ) -> list[WriteRecord]:
-        return [
-            record
-            for record in self.log[after:]
-            if record.user_agent == USER_AGENT
-            and (resource is None or resource in record.resource.split("/"))
-            and (name is None or record.name == name)
-        ]
-
-    def mark(self) -> int:
-        return len(self.log)
 
 
 class RawWorld:

@@ -29,11 +29,12 @@ from reconciler.planning.references import (
 from reconciler.testbed.statefulsets import StatefulPodSet
 
 if TYPE_CHECKING:
-    from corpus_world import JsonObject, RawWorld, WrittenBy
+    from corpus_world import JsonObject, RawWorld
     from kubernetes_asyncio.client import ApiClient
 
     from tests.e2e.conftest import (
         ControllerStarter,
+        ControllerWrites,
         Istio,
         RunningController,
         StatefulSetStarter,
@@ -60,7 +61,7 @@ async def refused_once(istio: Istio, running: RunningController, name: str) -> s
     return applied.message
 
 
-async def assert_unchanged(istio: Istio, written_by: WrittenBy, created: JsonObject) -> None:
+async def assert_unchanged(istio: Istio, written_by: ControllerWrites, created: JsonObject) -> None:
     name = created["metadata"]["name"]
     now = await istio.get_service_entry(name)
     assert now["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
@@ -72,7 +73,7 @@ async def test_annotation_naming_a_missing_service_is_refused_until_the_service_
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     spec = static_spec([istio.host("db")], endpoints=[labelled_endpoint(STALE, "db-0")])
@@ -93,7 +94,7 @@ async def test_annotation_naming_a_non_headless_service_is_refused_and_never_wri
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     await statefulset(2)
@@ -119,7 +120,7 @@ async def test_annotation_naming_a_service_in_another_namespace_is_refused_and_i
     other_namespace: str,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     start_controller: ControllerStarter,
 ) -> None:
     theirs = StatefulPodSet(api, name="web", namespace=other_namespace, wait_within=WAIT)
@@ -144,7 +145,7 @@ async def test_annotation_naming_a_pod_that_does_not_exist_empties_the_entry_aft
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     pods = await statefulset(3)
@@ -176,7 +177,7 @@ async def test_workload_entry_naming_a_pod_that_does_not_exist_keeps_its_address
     namespace: str,
     statefulset: StatefulSetStarter,
     istio: Istio,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     await statefulset(3)
@@ -216,7 +217,7 @@ async def test_non_utf8_bytes_in_a_request_are_stored_as_replacement_characters(
 async def test_non_utf8_annotation_value_as_the_api_stores_it_is_refused_as_malformed(
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     spec = static_spec([istio.host("web")], endpoints=[labelled_endpoint(STALE, "web-0")])
@@ -233,7 +234,7 @@ async def test_non_utf8_annotation_value_as_the_api_stores_it_is_refused_as_malf
 async def test_oversized_annotation_value_is_refused_with_a_message_that_fits_an_event(
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     value = "web-" + "x" * (200 * 1024)
@@ -254,7 +255,7 @@ async def test_oversized_ip_family_value_is_refused_with_a_message_that_fits_an_
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     await statefulset(1)
@@ -277,7 +278,7 @@ async def test_oversized_paired_name_is_refused_with_a_message_that_fits_an_even
     namespace: str,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     value = "Web_" + "x" * (200 * 1024)

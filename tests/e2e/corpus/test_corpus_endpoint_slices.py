@@ -28,9 +28,9 @@ from reconciler.applying.applier import Outcome
 from reconciler.planning.references import SERVICE_ANNOTATION
 
 if TYPE_CHECKING:
-    from corpus_world import RawWorld, WrittenBy
+    from corpus_world import RawWorld
 
-    from tests.e2e.conftest import ControllerStarter, Istio, RunningController
+    from tests.e2e.conftest import ControllerStarter, ControllerWrites, Istio, RunningController
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ STALE = "10.244.250.250"
 
 
 async def test_fqdn_slice_is_skipped_and_no_hostname_is_written_as_an_address(
-    istio: Istio, raw: RawWorld, written_by: WrittenBy, controller: RunningController
+    istio: Istio, raw: RawWorld, written_by: ControllerWrites, controller: RunningController
 ) -> None:
     await raw.create_service("db")
     await raw.create_slice(
@@ -137,7 +137,7 @@ async def test_pod_in_two_slices_gets_one_endpoint_and_follows_the_slice_that_ke
 async def test_slice_with_1000_endpoints_is_listed_whole_in_natural_order_and_one_change_one_write(
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     start_controller: ControllerStarter,
 ) -> None:
     await raw.create_service("db")

@@ -33,13 +33,12 @@ from reconciler.testbed.statefulsets import StatefulPodSet
 from reconciler.testbed.waiting import wait_for_namespace_gone, wait_for_ready_addresses
 
 if TYPE_CHECKING:
-    from corpus_world import WrittenBy
-
     from reconciler.runtime.cache import ClusterCache
     from reconciler.simulator.faults import RequestRecord
     from tests.conftest import Cluster
     from tests.e2e.conftest import (
         ControllerStarter,
+        ControllerWrites,
         Istio,
         RunningController,
         StatefulSetStarter,
@@ -92,7 +91,7 @@ async def test_entry_deleted_while_its_patch_is_in_flight_is_a_calm_404_never_re
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     start_controller: ControllerStarter,
 ) -> None:
     sim = cluster.require_simulator()
@@ -127,7 +126,7 @@ async def test_headless_service_deleted_while_its_twin_is_created_leaves_no_twin
     cluster: Cluster,
     namespace: str,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     sim = cluster.require_simulator()
@@ -154,7 +153,7 @@ async def test_renamed_service_moves_its_entry_and_the_old_twin_is_garbage_colle
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     core: Any = CoreV1Api(api)

@@ -37,12 +37,13 @@ from reconciler.planning.references import (
 from reconciler.reporting.commands import run_diff
 
 if TYPE_CHECKING:
-    from corpus_world import JsonObject, RawWorld, WrittenBy
+    from corpus_world import JsonObject, RawWorld
 
     from reconciler.testbed.statefulsets import StatefulPodSet
     from tests.conftest import Cluster
     from tests.e2e.conftest import (
         ControllerStarter,
+        ControllerWrites,
         Istio,
         RunningController,
         StatefulSetStarter,
@@ -67,7 +68,7 @@ async def diff_output(cluster: Cluster, namespace: str) -> str:
     return out.getvalue()
 
 
-async def assert_unchanged(istio: Istio, written_by: WrittenBy, created: JsonObject) -> None:
+async def assert_unchanged(istio: Istio, written_by: ControllerWrites, created: JsonObject) -> None:
     name = created["metadata"]["name"]
     now = await istio.get_service_entry(name)
     assert now["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
@@ -81,7 +82,7 @@ async def test_dns_resolution_entry_is_reported_not_reconcilable_and_never_writt
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     await statefulset(2)
@@ -108,7 +109,7 @@ async def test_workload_selector_entry_is_reported_not_reconcilable_and_never_wr
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     await statefulset(2)
@@ -157,7 +158,7 @@ async def test_duplicate_hosts_name_one_service_and_the_entry_is_written_once(
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     controller: RunningController,
 ) -> None:
     pods = await statefulset(2)
@@ -184,7 +185,7 @@ async def test_duplicate_hosts_name_one_service_and_the_entry_is_written_once(
 async def test_more_than_4096_desired_endpoints_are_refused_and_the_entry_keeps_its_list(
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     start_controller: ControllerStarter,
 ) -> None:
     await raw.create_service("big")
@@ -238,7 +239,7 @@ async def test_endpoint_port_keys_istiods_webhook_rejects_are_refused_once_not_r
     statefulset: StatefulSetStarter,
     istio: Istio,
     raw: RawWorld,
-    written_by: WrittenBy,
+    written_by: ControllerWrites,
     start_controller: ControllerStarter,
 ) -> None:
     sim = cluster.require_simulator()
