@@ -38,6 +38,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from reconciler.models.projections import (
+    Endpoint,
     EndpointSlice,
     Namespace,
     ObjectMeta,
@@ -56,9 +57,9 @@ from reconciler.planning.references import (
     parse_name_ref,
 )
 from reconciler.planning.settings import DEFAULT_PAIRED_NAME_TEMPLATE
-from reconciler.runtime.mapping import endpoint_pod, slice_service
+from reconciler.runtime.mapping import SLICE_ADDRESSES, endpoint_pod, slice_endpoints, slice_service
 from reconciler.runtime.reflector import Reflector
-from reconciler.runtime.stores import Change, Store
+from reconciler.runtime.stores import Change, PartIndex, Store
 from reconciler.watching import WatchEvent
 
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
@@ -74,14 +75,12 @@ def _slice_service(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
     return ((endpoint_slice.metadata.namespace, service),) if service else ()
 
 
-def _slice_pods(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
-    namespace = endpoint_slice.metadata.namespace
-    pods = map(endpoint_pod, endpoint_slice.endpoints or ())
-    return [(namespace, pod) for pod in pods if pod is not None]
+def _endpoint_pods(endpoint: Endpoint) -> Iterable[str]:
+    pod = endpoint_pod(endpoint)
+    return () if pod is None else (pod,)
 
 
-def _slice_addresses(endpoint_slice: EndpointSlice) -> Iterable[tuple[str, str]]:
-    return [("", a) for endpoint in endpoint_slice.endpoints or () for a in endpoint.addresses]
+_SLICE_PODS: PartIndex[EndpointSlice] = PartIndex(slice_endpoints, _endpoint_pods)
 
 
 def _entry_addresses(entry: ServiceEntry) -> Iterable[tuple[str, str]]:
@@ -112,7 +111,7 @@ class ClusterCache:
         self.namespaces: Store[Namespace] = Store()
         self.services: Store[Service] = Store(indexes={BY_PAIRED_NAME: self._paired_names})
         self.endpoint_slices: Store[EndpointSlice] = Store(
-            indexes={BY_SERVICE: _slice_service, BY_POD: _slice_pods, BY_ADDRESS: _slice_addresses}
+            indexes={BY_SERVICE: _slice_service, BY_POD: _SLICE_PODS, BY_ADDRESS: SLICE_ADDRESSES}
         )
         self.service_entries: Store[ServiceEntry] = Store(
             indexes={BY_SERVICE: self._service_entry_services, BY_ADDRESS: _entry_addresses}

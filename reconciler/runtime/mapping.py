@@ -19,6 +19,8 @@ next resync.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, count
+from operator import attrgetter, ne
 from typing import Protocol, TypeVar
 
 from reconciler.models.projections import (
@@ -32,6 +34,7 @@ from reconciler.models.projections import (
 )
 from reconciler.models.refs import Kind, NamespacedName, ObjectKey
 from reconciler.planning.references import SOURCE_ANNOTATION, parse_name_ref
+from reconciler.runtime.stores import PartIndex
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -76,6 +79,16 @@ def slice_pods(endpoint_slice: EndpointSlice) -> Iterator[str]:
             yield pod
 
 
+def slice_endpoints(endpoint_slice: EndpointSlice) -> Sequence[Endpoint]:
+    return endpoint_slice.endpoints or ()
+
+
+SLICE_ADDRESSES: PartIndex[EndpointSlice] = PartIndex(
+    slice_endpoints, attrgetter("addresses"), cluster_wide=True
+)
+"""Where a slice's addresses are found: cluster-wide, since an IP is unique in the cluster."""
+
+
 def slice_service(endpoint_slice: EndpointSlice) -> str | None:
     """The Service the slice belongs to (label ``kubernetes.io/service-name``)."""
     return endpoint_slice.metadata.labels.get(SERVICE_NAME_LABEL) or None
@@ -102,14 +115,10 @@ def keys_for_endpoint_slice(
         if state is not None and service is not None:
             keys.update(_service_entries_of(state.metadata.namespace, service, links))
     namespace = _metadata(old, new).namespace
-    changed = _changed_pods(old, new)
-    for pod in changed:
+    for pod in _changed_pods(old, new):
         keys.update(_workload_entries_of(namespace, pod, links))
-    if new is not None and changed:
-        for endpoint in new.endpoints or ():
-            if endpoint_pod(endpoint) in changed:
-                for address in endpoint.addresses:
-                    keys.update(_service_entries_listing(address, links))
+    for address in _arrived_addresses(old, new):
+        keys.update(_service_entries_listing(address, links))
     return keys
 
 
@@ -230,6 +239,19 @@ def _endpoints_by_pod(endpoint_slice: EndpointSlice | None) -> dict[str, list[En
     return by_pod
 
 
+def _arrived_addresses(old: EndpointSlice | None, new: EndpointSlice | None) -> set[str]:
+    """Addresses the new state lists that the old one did not (compared in place if it can)."""
+    if new is None:
+        return set()
+    if old is not None:
+        changed = SLICE_ADDRESSES.changed_values(old, new)
+        if changed is not None:
+            return changed[1]
+    return set(SLICE_ADDRESSES.values_in(new)) - set(
+        () if old is None else SLICE_ADDRESSES.values_in(old)
+    )
+
+
 def _changed_pods(old: EndpointSlice | None, new: EndpointSlice | None) -> set[str]:
     same_meaning = (
         old is not None
@@ -260,12 +282,11 @@ def _changed_pods_in_place(old: EndpointSlice, new: EndpointSlice) -> set[str] |
     if len(before) != len(after):
         return None
     changed: set[str] = set()
-    for was, now in zip(before, after, strict=True):
-        if was != now:
-            for endpoint in (was, now):
-                pod = endpoint_pod(endpoint)
-                if pod is not None:
-                    changed.add(pod)
+    for position in compress(count(), map(ne, before, after)):
+        for endpoint in (before[position], after[position]):
+            pod = endpoint_pod(endpoint)
+            if pod is not None:
+                changed.add(pod)
     return changed
 
 

@@ -12,21 +12,82 @@ value shared by several objects pays for a set.
 An index is a pure function of the object, so replacing or removing an
 object recomputes its old values instead of remembering them, and only the
 values that differ are written (a pod restart changes one endpoint of a
-slice, not its hundred index entries). Everything here is synchronous: a
-change, including a whole relist, is applied before any other task can read.
+slice, not its hundred index entries). A :class:`PartIndex` (the pods or the
+addresses of a slice's endpoints) goes further: an update compares the two
+states' parts position by position, as the EndpointSlice controller rewrites
+them in place, and reads the values of the differing parts only, so an index
+costs per change what changed, not the whole slice. Everything here is
+synchronous: a change, including a whole relist, is applied before any other
+task can read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Generic
+from dataclasses import dataclass, field
+from itertools import chain, compress, count
+from operator import ne
+from typing import Any, Generic
 
 from reconciler.api.resources import P
 from reconciler.models.refs import NamespacedName
 
 IndexFunction = Callable[[P], Iterable[tuple[str, str]]]
 """The ``(namespace, value)`` pairs an object is found under in one index."""
+
+
+@dataclass(frozen=True, slots=True)
+class PartIndex(Generic[P]):
+    """An index whose values come from an object's parts, read one part at a time."""
+
+    parts: Callable[[P], Sequence[Any]]
+    """The parts, in order (an EndpointSlice's endpoints)."""
+    values: Callable[[Any], Iterable[str]]
+    """The values one part is found under."""
+    cluster_wide: bool = False
+    """Values under the namespace ``""`` rather than the object's own."""
+    _last: list[tuple[P, P, tuple[set[str], set[str]] | None]] = field(
+        default_factory=list, compare=False, repr=False
+    )
+    """The last comparison: the mapping asks again about the change the index just took."""
+
+    def namespace_of(self, obj: P) -> str:
+        return "" if self.cluster_wide else obj.metadata.namespace
+
+    def __call__(self, obj: P) -> list[tuple[str, str]]:
+        namespace = self.namespace_of(obj)
+        return [(namespace, value) for value in self.values_in(obj)]
+
+    def values_in(self, obj: P) -> Iterator[str]:
+        """Every value of every part."""
+        for part in self.parts(obj):
+            yield from self.values(part)
+
+    def changed_values(self, old: P, new: P) -> tuple[set[str], set[str]] | None:
+        """(values gone, values arrived) between two states with parts at the same positions;
+        None when they cannot be compared so (another count of parts, another namespace).
+
+        The sets are shared with the caller who asked the same question last: read them only.
+        """
+        if self._last and self._last[0][0] is old and self._last[0][1] is new:
+            return self._last[0][2]
+        result = self._compare(old, new)
+        self._last[:] = [(old, new, result)]
+        return result
+
+    def _compare(self, old: P, new: P) -> tuple[set[str], set[str]] | None:
+        before, after = self.parts(old), self.parts(new)
+        if len(before) != len(after) or self.namespace_of(old) != self.namespace_of(new):
+            return None
+        # Position by position in C (itertools/operator): this runs for every watch event.
+        changed = list(compress(count(), map(ne, before, after)))
+        gone = set(chain.from_iterable(self.values(before[i]) for i in changed))
+        arrived = set(chain.from_iterable(self.values(after[i]) for i in changed))
+        gone, arrived = gone - arrived, arrived - gone
+        if gone:
+            gone.difference_update(chain.from_iterable(map(self.values, after)))
+        return gone, arrived
+
 
 _Holders = NamespacedName | set[NamespacedName]
 
@@ -54,7 +115,7 @@ def is_unchanged(old: P, new: P) -> bool:
 class _Index(Generic[P]):
     """``namespace -> value -> key(s)``, maintained from a pure function of the object."""
 
-    def __init__(self, values_of: IndexFunction[P]) -> None:
+    def __init__(self, values_of: IndexFunction[P] | PartIndex[P]) -> None:
         self._values_of = values_of
         self._entries: dict[str, dict[str, _Holders]] = {}
 
@@ -63,8 +124,18 @@ class _Index(Generic[P]):
 
         An EndpointSlice update usually changes one endpoint of a hundred, so
         the two sets of values are compared first and only what differs is
-        written.
+        written; a :class:`PartIndex` compares the parts first.
         """
+        if isinstance(self._values_of, PartIndex) and old is not None and new is not None:
+            changed = self._values_of.changed_values(old, new)
+            if changed is not None:
+                namespace = self._values_of.namespace_of(new)
+                gone, arrived = changed
+                for value in gone:
+                    self._discard(key, namespace, value)
+                for value in arrived:
+                    self._add(key, namespace, value)
+                return
         before = set(self._values_of(old)) if old is not None else set()
         after = set(self._values_of(new)) if new is not None else set()
         if before == after:
@@ -110,7 +181,9 @@ class _Index(Generic[P]):
 class Store(Generic[P]):
     """Projections of one kind by ``namespace/name`` (``""`` for cluster-scoped kinds)."""
 
-    def __init__(self, *, indexes: Mapping[str, IndexFunction[P]] | None = None) -> None:
+    def __init__(
+        self, *, indexes: Mapping[str, IndexFunction[P] | PartIndex[P]] | None = None
+    ) -> None:
         self._objects: dict[str, dict[str, P]] = {}
         self._indexes = {name: _Index(values_of) for name, values_of in (indexes or {}).items()}
         self._count = 0

@@ -9,7 +9,7 @@ from runtime_world import endpoint, endpoint_slice
 
 from reconciler.models.projections import EndpointSlice
 from reconciler.models.refs import NamespacedName
-from reconciler.runtime.mapping import slice_pods
+from reconciler.runtime.mapping import SLICE_ADDRESSES, slice_pods
 from reconciler.runtime.reflector import Reflector
 from reconciler.runtime.stores import Store
 from reconciler.watching import Applied, Deleted, Relisted
@@ -206,3 +206,69 @@ def test_a_relist_forgets_objects_deleted_while_not_watching() -> None:
     assert change.old is not None
     assert change.old.metadata.name == "a"
     assert reflector.store.indexed_keys("pod", "ns", "web-0") == ()
+
+
+def address_store() -> Store[EndpointSlice]:
+    return Store(indexes={"address": SLICE_ADDRESSES})
+
+
+def addresses_indexed(store: Store[EndpointSlice], *addresses: str) -> dict[str, list[str]]:
+    return {a: [key.name for key in store.indexed_keys("address", "", a)] for a in addresses}
+
+
+def test_a_part_index_follows_an_endpoint_rewritten_in_place() -> None:
+    store = address_store()
+    store.upsert(endpoint_slice("a", endpoint("web-0", "10.0.0.1"), endpoint("web-1", "10.0.0.2")))
+
+    store.upsert(
+        endpoint_slice(
+            "a", endpoint("web-0", "10.0.0.1"), endpoint("web-1", "10.0.0.9"), version="2"
+        )
+    )
+
+    assert addresses_indexed(store, "10.0.0.1", "10.0.0.2", "10.0.0.9") == {
+        "10.0.0.1": ["a"],
+        "10.0.0.2": [],
+        "10.0.0.9": ["a"],
+    }
+
+
+def test_a_value_leaving_one_part_but_held_by_another_stays_indexed() -> None:
+    store = address_store()
+    store.upsert(endpoint_slice("a", endpoint("web-0", "10.0.0.1"), endpoint("web-1", "10.0.0.1")))
+
+    store.upsert(
+        endpoint_slice(
+            "a", endpoint("web-0", "10.0.0.1"), endpoint("web-1", "10.0.0.2"), version="2"
+        )
+    )
+    assert addresses_indexed(store, "10.0.0.1") == {"10.0.0.1": ["a"]}, "web-0 still has it"
+    store.upsert(
+        endpoint_slice(
+            "a", endpoint("web-0", "10.0.0.3"), endpoint("web-1", "10.0.0.2"), version="3"
+        )
+    )
+
+    assert addresses_indexed(store, "10.0.0.1", "10.0.0.2", "10.0.0.3") == {
+        "10.0.0.1": [],
+        "10.0.0.2": ["a"],
+        "10.0.0.3": ["a"],
+    }
+
+
+def test_a_part_index_falls_back_to_whole_values_when_parts_are_added() -> None:
+    store = address_store()
+    store.upsert(endpoint_slice("a", endpoint("web-0", "10.0.0.1")))
+
+    store.upsert(
+        endpoint_slice(
+            "a", endpoint("web-1", "10.0.0.2"), endpoint("web-0", "10.0.0.3"), version="2"
+        )
+    )
+    store.remove("ns", "a")
+
+    assert addresses_indexed(store, "10.0.0.1", "10.0.0.2", "10.0.0.3") == {
+        "10.0.0.1": [],
+        "10.0.0.2": [],
+        "10.0.0.3": [],
+    }
