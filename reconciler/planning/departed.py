@@ -29,6 +29,7 @@ from typing import Final
 import msgspec
 
 from reconciler.models.projections import WorkloadSpec
+from reconciler.planning.endpoints import labelled_pod
 from reconciler.planning.ordering import natural_key
 from reconciler.planning.plans import DriftReason, EndpointChange
 from reconciler.planning.references import POD_NAME_LABEL, PREFIX
@@ -80,7 +81,7 @@ def departed_after(
             remembered.pop(change.pod, None)
         elif change.reason is DriftReason.EXTRA:
             gone = next(
-                (e for e in before if _labelled_pod(e) == change.pod or e.address == change.before),
+                (e for e in before if labelled_pod(e) == change.pod or e.address == change.before),
                 None,
             )
             if gone is not None and not _bare(gone, pod=change.pod):
@@ -95,7 +96,3 @@ def _bare(endpoint: WorkloadSpec, *, pod: str) -> bool:
     return msgspec.structs.replace(endpoint, address=None) == WorkloadSpec(
         labels={POD_NAME_LABEL: pod}
     )
-
-
-def _labelled_pod(endpoint: WorkloadSpec) -> str | None:
-    return (endpoint.labels or {}).get(POD_NAME_LABEL)

@@ -83,7 +83,7 @@ def rebuild_endpoints(
     kept = set(matched.values())
     for index, old in enumerate(existing):
         if index not in kept:
-            owner = _labelled_pod(old) or known_pods.get(old.address or "")
+            owner = labelled_pod(old) or known_pods.get(old.address or "")
             changes.append(EndpointChange(owner, DriftReason.EXTRA, before=old.address, after=None))
     changes.sort(key=change_order)
     return EndpointsOutcome(
@@ -106,7 +106,7 @@ def _match(existing: Sequence[WorkloadSpec], *, wanted: Mapping[str, PodAddress]
     """
     matched: dict[str, int] = {}
     for index, endpoint in enumerate(existing):
-        pod = _labelled_pod(endpoint)
+        pod = labelled_pod(endpoint)
         if pod is None or pod not in wanted:
             continue
         current = matched.get(pod)
@@ -115,7 +115,7 @@ def _match(existing: Sequence[WorkloadSpec], *, wanted: Mapping[str, PodAddress]
             matched[pod] = index
     by_address = {want.address: pod for pod, want in wanted.items() if pod not in matched}
     for index, endpoint in enumerate(existing):
-        if _labelled_pod(endpoint) is not None:
+        if labelled_pod(endpoint) is not None:
             continue
         pod = by_address.pop(endpoint.address or "", None)
         if pod is not None:
@@ -123,7 +123,8 @@ def _match(existing: Sequence[WorkloadSpec], *, wanted: Mapping[str, PodAddress]
     return matched
 
 
-def _labelled_pod(endpoint: WorkloadSpec) -> str | None:
+def labelled_pod(endpoint: WorkloadSpec) -> str | None:
+    """The pod an endpoint names by its ``statefulset.kubernetes.io/pod-name`` label."""
     return (endpoint.labels or {}).get(POD_NAME_LABEL)
 
 
