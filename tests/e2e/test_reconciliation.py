@@ -449,7 +449,7 @@ async def test_steady_cluster_sees_no_writes_over_a_quiet_period_of_resyncs(
 
 
 async def test_dry_run_reports_drift_and_refusals_and_writes_nothing(
-    cluster: Cluster,
+    written_by: ControllerWrites,
     statefulset: StatefulSetStarter,
     istio: Istio,
     start_controller: ControllerStarter,
@@ -460,8 +460,7 @@ async def test_dry_run_reports_drift_and_refusals_and_writes_nothing(
     await istio.create_service_entry(
         "web-elsewhere", endpoints=stale, annotations={SERVICE_ANNOTATION: "other-ns/web"}
     )
-    write_log = cluster.simulator.store.write_log if cluster.simulator is not None else []
-    started_at = len(write_log)
+    started_at = written_by.mark()
     running = await start_controller(dry_run=True)
 
     await running.reconciles.wait_for(istio.service_entry_key("web-all"), Outcome.DRY_RUN)
@@ -469,7 +468,7 @@ async def test_dry_run_reports_drift_and_refusals_and_writes_nothing(
 
     after = await istio.get_service_entry("web-all")
     assert after["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
-    assert [write for write in write_log[started_at:] if write.user_agent == USER_AGENT] == []
+    assert written_by(after=started_at) == []
 
 
 async def test_server_dry_run_sends_every_write_with_dry_run_all_and_persists_nothing(
